@@ -1,0 +1,48 @@
+import type { Actor } from 'xstate';
+import type { RpcError } from '../errors.js';
+import type { DeadlineTarget } from '../scheduling/deadline-scheduler.js';
+import type { DeviceEntry } from './device-entry.js';
+import type { PendingCallMachine } from './pending-call.machine.js';
+
+/** Where a call stands, mirrored beside the actor so ordering counters stay O(1). */
+export type CallPhase = 'queued' | 'sent' | 'delivered' | 'done';
+
+export interface CallCompletion {
+  resolve(value: unknown): void;
+  reject(error: RpcError): void;
+}
+
+/**
+ * Everything about a call that the actor does not need to decide its next
+ * state: payload, caller callbacks, deadline bookkeeping (DESIGN.md keeps these
+ * out of the actor's context).
+ */
+export class CallRecord implements DeadlineTarget {
+  actor: Actor<PendingCallMachine> | undefined;
+  phase: CallPhase = 'queued';
+  deadlineKey = 0;
+  reply: unknown = undefined;
+  failure: RpcError | undefined;
+  /** A stack captured when the call started, so the caller's error points at the caller. */
+  readonly callerStack: { stack?: string };
+  readonly createdTime = Date.now();
+
+  constructor(
+    readonly device: DeviceEntry,
+    readonly id: number,
+    readonly method: string,
+    readonly params: unknown,
+    readonly oneway: boolean,
+    readonly deadline: number,
+    readonly requestUUID: string | undefined,
+    readonly completion: CallCompletion,
+    readonly onDeadlineReached: (record: CallRecord) => void,
+  ) {
+    this.callerStack = {};
+    Error.captureStackTrace(this.callerStack, CallRecord);
+  }
+
+  onDeadline(): void {
+    this.onDeadlineReached(this);
+  }
+}

@@ -1,0 +1,25 @@
+/** A request as a transport writes it to the device. */
+export interface OutgoingRequest {
+  readonly id: number;
+  readonly method: string;
+  readonly params: unknown;
+  /** Epoch ms after which the request is worthless (MQTT 5 Message Expiry). */
+  readonly deadline: number;
+}
+
+/**
+ * - `sent`: written; the device's acknowledgement (PUBACK, CoAP ACK) is awaited.
+ * - `delivered`: handed over with no acknowledgement to wait for (QoS 0).
+ * - `failed`: could not be written; the call stays queued.
+ */
+export type DeliveryResult = 'sent' | 'delivered' | 'failed';
+
+export type CloseReason = 'takeover' | 'removed' | 'shutdown';
+
+/** One live transport session of a device, as the actors see it. Actors never touch sockets. */
+export interface SessionLink {
+  readonly transport: string;
+  readonly remoteAddress: string;
+  deliver(request: OutgoingRequest): DeliveryResult;
+  close(reason: CloseReason): void;
+}

@@ -1,0 +1,442 @@
+import { EventEmitter } from 'node:events';
+import { createActor, type Actor } from 'xstate';
+import { RpcError, type ErrorCode } from '../errors.js';
+import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
+import { CallRecord, type CallPhase } from './call-record.js';
+import { DeviceEntry } from './device-entry.js';
+import { deviceSessionMachines, type DeviceSessionMachine, type DeviceSessionState } from './device-session.machine.js';
+import { pendingCallMachines, type CallOutcome, type PendingCallMachine, type StartState } from './pending-call.machine.js';
+import type { CloseReason, DeliveryResult, SessionLink } from './session-link.js';
+
+export type DeliveryOrder = 'burst' | 'sequential-on-ack' | 'sequential-on-reply';
+
+export interface ActorSystemOptions {
+  readonly scheduler: DeadlineScheduler;
+  readonly ordering: DeliveryOrder;
+  readonly maxPendingPerDevice: number;
+}
+
+export interface CallRequest {
+  readonly method: string;
+  readonly params: unknown;
+  readonly oneway: boolean;
+  /** Epoch ms. */
+  readonly deadline: number;
+  readonly requestUUID?: string;
+}
+
+export type CallStatus = 'queued' | 'sent' | 'delivered' | CallOutcome;
+
+export interface CallEvent {
+  readonly deviceId: string;
+  readonly requestId: number;
+  readonly method: string;
+  readonly oneway: boolean;
+  readonly status: CallStatus;
+  readonly error?: RpcError;
+}
+
+export interface SessionEvent {
+  readonly deviceId: string;
+  readonly state: 'connected' | 'subscribed' | 'unsubscribed' | 'disconnected';
+  readonly transport: string;
+  readonly remoteAddress: string;
+}
+
+export interface ActorSystemEvents {
+  call: [CallEvent];
+  session: [SessionEvent];
+  orphan: [{ deviceId: string; requestId: number }];
+}
+
+/**
+ * Runs the DeviceSession and PendingCall actors and provides the effects their
+ * machines name. Transports report what devices do (attach, subscribe, ack,
+ * reply, detach); callers start calls; nothing here touches a socket.
+ */
+export class ActorSystem extends EventEmitter<ActorSystemEvents> {
+  readonly #options: ActorSystemOptions;
+  readonly #devices = new Map<string, DeviceEntry>();
+  readonly #byUUID = new Map<string, { record: CallRecord; joiners: Array<(r: CallRecord) => void> }>();
+  #orphans = 0;
+  #closed = false;
+
+  constructor(options: ActorSystemOptions) {
+    super();
+    this.#options = options;
+  }
+
+  get orphanReplies(): number {
+    return this.#orphans;
+  }
+
+  get pendingCalls(): number {
+    let count = 0;
+    for (const entry of this.#devices.values()) count += entry.calls.size;
+    return count;
+  }
+
+  deviceState(deviceId: string): DeviceSessionState {
+    const entry = this.#devices.get(deviceId);
+    return entry === undefined ? 'offline' : (entry.actor.getSnapshot().value as DeviceSessionState);
+  }
+
+  /** Starts a server-side call; the promise settles exactly once. */
+  call(deviceId: string, request: CallRequest): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new RpcError('IOT_ERR_SHUTTING_DOWN'));
+    if (request.requestUUID !== undefined) {
+      const running = this.#byUUID.get(request.requestUUID);
+      if (running !== undefined) return this.#join(running);
+    }
+    const entry = this.#entryFor(deviceId);
+    if (entry.calls.size >= this.#options.maxPendingPerDevice) {
+      this.#dropIfIdle(entry);
+      return Promise.reject(new RpcError('IOT_ERR_QUEUE_FULL', deviceId));
+    }
+    return new Promise((resolve, reject) => {
+      const record = new CallRecord(
+        entry,
+        entry.nextRequestId(),
+        request.method,
+        request.params,
+        request.oneway,
+        request.deadline,
+        request.requestUUID,
+        { resolve, reject },
+        this.#deadlineReached,
+      );
+      entry.calls.set(record.id, record);
+      if (record.requestUUID !== undefined) this.#byUUID.set(record.requestUUID, { record, joiners: [] });
+      record.deadlineKey = this.#options.scheduler.schedule(record.deadline, record);
+      this.#start(entry, record);
+    });
+  }
+
+  // ── what transports report ────────────────────────────────────────────────
+
+  /** A device opened a session. A session already open for it is replaced (takeover). */
+  attach(deviceId: string, link: SessionLink): void {
+    const known = this.#devices.has(deviceId);
+    const entry = this.#entryFor(deviceId, 'connected');
+    const previous = entry.link;
+    if (previous !== null) {
+      entry.link = null;
+      entry.subscribed = false;
+      entry.actor.send({ type: 'DISCONNECTED' });
+      this.#emitSession(entry, previous, 'disconnected');
+      previous.close('takeover');
+    }
+    entry.link = link;
+    if (known) entry.actor.send({ type: 'CONNECTED' });
+    this.#emitSession(entry, link, 'connected');
+  }
+
+  subscribe(deviceId: string, link: SessionLink): void {
+    const entry = this.#devices.get(deviceId);
+    if (entry === undefined || entry.link !== link || entry.subscribed) return;
+    entry.subscribed = true;
+    this.#emitSession(entry, link, 'subscribed');
+    entry.actor.send({ type: 'SUBSCRIBED' });
+  }
+
+  unsubscribe(deviceId: string, link: SessionLink): void {
+    const entry = this.#devices.get(deviceId);
+    if (entry === undefined || entry.link !== link || !entry.subscribed) return;
+    entry.subscribed = false;
+    entry.actor.send({ type: 'UNSUBSCRIBED' });
+    this.#emitSession(entry, link, 'unsubscribed');
+  }
+
+  /** The session closed. A link that was already replaced changes nothing. */
+  detach(deviceId: string, link: SessionLink): void {
+    const entry = this.#devices.get(deviceId);
+    if (entry === undefined || entry.link !== link) return;
+    entry.link = null;
+    entry.subscribed = false;
+    entry.actor.send({ type: 'DISCONNECTED' });
+    this.#emitSession(entry, link, 'disconnected');
+    this.#dropIfIdle(entry);
+  }
+
+  /** The device acknowledged request `requestId` (PUBACK, CoAP ACK). */
+  acknowledge(deviceId: string, requestId: number): void {
+    const record = this.#devices.get(deviceId)?.calls.get(requestId);
+    if (record === undefined || record.phase !== 'sent') return;
+    record.actor!.send({ type: 'ACKED' });
+  }
+
+  /** The device answered request `requestId`; false when no call waits for it (an orphan). */
+  reply(deviceId: string, requestId: number, payload: Buffer | string): boolean {
+    const record = this.#devices.get(deviceId)?.calls.get(requestId);
+    if (record === undefined || record.phase === 'queued' || record.oneway) {
+      this.#orphans++;
+      this.emit('orphan', { deviceId, requestId });
+      return false;
+    }
+    const text = typeof payload === 'string' ? payload : payload.toString('utf8');
+    try {
+      record.reply = JSON.parse(text);
+    } catch {
+      record.failure = new RpcError('IOT_ERR_REPLY_NOT_JSON', text.length > 120 ? `${text.slice(0, 120)}…` : text);
+    }
+    record.actor!.send({ type: 'REPLIED' });
+    return true;
+  }
+
+  // ── what the engine decides ───────────────────────────────────────────────
+
+  /** The device was deleted: its session closes and its pending calls fail. */
+  removeDevice(deviceId: string): void {
+    const entry = this.#devices.get(deviceId);
+    if (entry === undefined) return;
+    this.#closeEntry(entry, new RpcError('IOT_ERR_DEVICE_REMOVED', deviceId), 'removed');
+  }
+
+  /** Every pending caller is answered and every session closed. */
+  close(): void {
+    this.#closed = true;
+    for (const entry of [...this.#devices.values()]) {
+      this.#closeEntry(entry, new RpcError('IOT_ERR_SHUTTING_DOWN'), 'shutdown');
+    }
+  }
+
+  // ── internals ─────────────────────────────────────────────────────────────
+
+  #entryFor(deviceId: string, initial: 'offline' | 'connected' = 'offline'): DeviceEntry {
+    let entry = this.#devices.get(deviceId);
+    if (entry === undefined) {
+      entry = new DeviceEntry(deviceId);
+      entry.actor = createActor(this.#deviceSession[initial], { input: entry });
+      entry.actor.start();
+      this.#devices.set(deviceId, entry);
+    }
+    return entry;
+  }
+
+  #closeEntry(entry: DeviceEntry, error: RpcError, reason: CloseReason): void {
+    entry.closeError = error;
+    const link = entry.link;
+    entry.link = null;
+    entry.subscribed = false;
+    if (link !== null) {
+      this.#emitSession(entry, link, 'disconnected');
+      link.close(reason);
+    }
+    entry.actor.send({ type: 'CLOSED' });
+  }
+
+  #dropIfIdle(entry: DeviceEntry): void {
+    if (entry.link === null && entry.calls.size === 0 && entry.closeError === undefined && this.#devices.get(entry.deviceId) === entry) {
+      entry.actor.stop();
+      this.#devices.delete(entry.deviceId);
+    }
+  }
+
+  #mayDispatch(entry: DeviceEntry): boolean {
+    switch (this.#options.ordering) {
+      case 'burst':
+        return true;
+      case 'sequential-on-ack':
+        return entry.unacknowledged === 0;
+      case 'sequential-on-reply':
+        return entry.unanswered === 0;
+    }
+  }
+
+  #start(entry: DeviceEntry, record: CallRecord): void {
+    let state: StartState = 'queued';
+    if (entry.subscribed && entry.queue.length === 0 && this.#mayDispatch(entry)) {
+      const result = this.#deliver(entry, record);
+      if (result !== 'failed') state = result;
+    }
+    if (state === 'queued') entry.queue.push(record);
+    const machines = record.oneway ? pendingCallMachines.oneway : pendingCallMachines.twoway;
+    let machine: PendingCallMachine = machines.queued;
+    if (state === 'sent') machine = machines.sent;
+    else if (state === 'delivered' && !record.oneway) machine = pendingCallMachines.twoway.delivered;
+    this.#setPhase(record, state === 'delivered' && record.oneway ? 'queued' : state);
+    record.actor = createActor(this.#pendingCall.get(machine)!, { input: record });
+    if (state !== 'delivered' || record.oneway) this.#emitCall(record, state === 'sent' ? 'sent' : 'queued');
+    record.actor.start();
+    if (state === 'delivered' && record.oneway) record.actor.send({ type: 'HANDED_OVER' });
+  }
+
+  #deliver(entry: DeviceEntry, record: CallRecord): DeliveryResult {
+    return entry.link!.deliver({ id: record.id, method: record.method, params: record.params, deadline: record.deadline });
+  }
+
+  #pump(entry: DeviceEntry): void {
+    if (entry.pumping) return;
+    entry.pumping = true;
+    try {
+      while (entry.queue.length > 0 && entry.subscribed && this.#mayDispatch(entry)) {
+        const record = entry.queue[0]!;
+        const result = this.#deliver(entry, record);
+        if (result === 'failed') break;
+        entry.queue.shift();
+        if (result === 'sent') {
+          this.#setPhase(record, 'sent');
+          this.#emitCall(record, 'sent');
+          record.actor!.send({ type: 'SENT' });
+        } else {
+          record.actor!.send({ type: 'HANDED_OVER' });
+        }
+      }
+    } finally {
+      entry.pumping = false;
+    }
+  }
+
+  #setPhase(record: CallRecord, phase: CallPhase): void {
+    const entry = record.device;
+    const before = record.phase;
+    if (before === phase) return;
+    if (before === 'sent') entry.unacknowledged--;
+    if (before === 'sent' || before === 'delivered') entry.unanswered--;
+    if (phase === 'sent') entry.unacknowledged++;
+    if (phase === 'sent' || phase === 'delivered') entry.unanswered++;
+    record.phase = phase;
+  }
+
+  readonly #deadlineReached = (record: CallRecord): void => {
+    record.deadlineKey = -1;
+    record.actor?.send({ type: 'DEADLINE' });
+  };
+
+  #join(running: { record: CallRecord; joiners: Array<(r: CallRecord) => void> }): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      running.joiners.push((record) => {
+        if (record.failure !== undefined) reject(record.failure);
+        else resolve(record.reply);
+      });
+    });
+  }
+
+  #errorFor(record: CallRecord, outcome: CallOutcome, phaseBefore: CallPhase): RpcError | undefined {
+    const deviceId = record.device.deviceId;
+    let code: ErrorCode;
+    switch (outcome) {
+      case 'replied':
+      case 'delivered':
+        return record.failure;
+      case 'timeout':
+        code = phaseBefore === 'sent' ? 'IOT_ERR_NO_REPLY_SENT' : 'IOT_ERR_NO_REPLY_DELIVERED';
+        break;
+      case 'expired':
+        code = record.device.connected ? 'IOT_ERR_NOT_SUBSCRIBED' : 'IOT_ERR_DEVICE_OFFLINE';
+        break;
+      case 'failed':
+        return record.failure ?? record.device.closeError ?? new RpcError('IOT_ERR_INTERNAL', 'call failed');
+      case 'deleted':
+        return new RpcError('IOT_ERR_CALL_DELETED', `call ${record.id} to device ${deviceId}`);
+    }
+    return new RpcError(code, deviceId);
+  }
+
+  // ── effects provided to the machines ──────────────────────────────────────
+
+  #answerCaller(record: CallRecord, outcome: CallOutcome): void {
+    const entry = record.device;
+    const phaseBefore = record.phase;
+    if (record.deadlineKey >= 0) this.#options.scheduler.cancel(record.deadlineKey, record);
+    this.#setPhase(record, 'done');
+    entry.calls.delete(record.id);
+    if (phaseBefore === 'queued') {
+      const index = entry.queue.indexOf(record);
+      if (index >= 0) entry.queue.splice(index, 1);
+    }
+    const error = this.#errorFor(record, outcome, phaseBefore);
+    if (error !== undefined) {
+      error.stack = `${error.name}: ${error.message}\n${record.callerStack.stack?.split('\n').slice(1).join('\n') ?? ''}`;
+      record.failure = error;
+    }
+    if (record.requestUUID !== undefined) {
+      const running = this.#byUUID.get(record.requestUUID);
+      if (running?.record === record) {
+        this.#byUUID.delete(record.requestUUID);
+        for (const joiner of running.joiners) joiner(record);
+      }
+    }
+    if (error !== undefined) record.completion.reject(error);
+    else record.completion.resolve(record.oneway ? undefined : record.reply);
+    this.#emitCall(record, outcome, error);
+    if (!this.#closed) {
+      this.#pump(entry);
+      this.#dropIfIdle(entry);
+    }
+  }
+
+  #emitCall(record: CallRecord, status: CallStatus, error?: RpcError): void {
+    if (this.listenerCount('call') === 0) return;
+    this.emit('call', {
+      deviceId: record.device.deviceId,
+      requestId: record.id,
+      method: record.method,
+      oneway: record.oneway,
+      status,
+      error,
+    });
+  }
+
+  #emitSession(entry: DeviceEntry, link: SessionLink, state: SessionEvent['state']): void {
+    if (this.listenerCount('session') === 0) return;
+    this.emit('session', { deviceId: entry.deviceId, state, transport: link.transport, remoteAddress: link.remoteAddress });
+  }
+
+  readonly #pendingCall = new Map<PendingCallMachine, PendingCallMachine>(
+    [
+      pendingCallMachines.twoway.queued,
+      pendingCallMachines.twoway.sent,
+      pendingCallMachines.twoway.delivered,
+      pendingCallMachines.oneway.queued,
+      pendingCallMachines.oneway.sent,
+    ].map((machine) => [
+      machine,
+      machine.provide({
+        actions: {
+          answerCaller: ({ context }, params) => this.#answerCaller(context.record, params.outcome),
+          markDelivered: ({ context }) => {
+            this.#setPhase(context.record, 'delivered');
+            this.#emitCall(context.record, 'delivered');
+            this.#pump(context.record.device);
+          },
+          requeue: ({ context }) => {
+            this.#setPhase(context.record, 'queued');
+            context.record.device.requeued.push(context.record);
+            this.#emitCall(context.record, 'queued');
+          },
+        },
+      }),
+    ]),
+  );
+
+  readonly #deviceSessionEffects = {
+    actions: {
+      deliverQueued: ({ context }) => this.#pump(context.entry),
+      sessionLost: ({ context }) => {
+        const entry = context.entry;
+        for (const record of [...entry.calls.values()]) {
+          if (record.phase === 'sent') record.actor!.send({ type: 'SESSION_LOST' });
+        }
+        if (entry.requeued.length > 0) {
+          entry.queue = entry.requeued.sort((a, b) => a.createdTime - b.createdTime || a.id - b.id).concat(entry.queue);
+          entry.requeued = [];
+        }
+      },
+      closeDevice: ({ context }) => {
+        const entry = context.entry;
+        entry.queue = [];
+        for (const record of [...entry.calls.values()]) {
+          record.failure ??= entry.closeError;
+          record.actor!.send({ type: 'FAILED' });
+        }
+        if (this.#devices.get(entry.deviceId) === entry) this.#devices.delete(entry.deviceId);
+      },
+    },
+  } satisfies Parameters<DeviceSessionMachine['provide']>[0];
+
+  readonly #deviceSession = {
+    offline: deviceSessionMachines.offline.provide(this.#deviceSessionEffects),
+    connected: deviceSessionMachines.connected.provide(this.#deviceSessionEffects),
+  };
+}

@@ -1,0 +1,46 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import FindMyWay from 'find-my-way';
+import type { RpcEngine } from '../engine.js';
+import { RpcError } from '../errors.js';
+import { sendError } from './http-io.js';
+import { loginRoute, refreshRoute } from './routes/auth.js';
+import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listTenantDevicesRoute } from './routes/devices.js';
+import { rpcRoute } from './routes/rpc.js';
+
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The REST API as a plain `(req, res)` handler, so an embedding application can
+ * mount it in its own node:http server. Routing by find-my-way (fastify's
+ * radix-tree router): parameters, query strings and 404/405 come from one
+ * well-tested table rather than hand-written matching.
+ */
+export function createHttpApi(engine: RpcEngine): HttpHandler {
+  const router = FindMyWay({
+    ignoreTrailingSlash: true,
+    defaultRoute: (req, res) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      const allowed = (['GET', 'POST', 'DELETE'] as const).filter((method) => router.find(method, path) !== null);
+      if (allowed.length > 0) {
+        res.setHeader('allow', allowed.join(', '));
+        sendError(res, new RpcError('IOT_ERR_METHOD_NOT_ALLOWED', `${req.method} ${path}`));
+      } else {
+        sendError(res, new RpcError('IOT_ERR_NOT_FOUND', path));
+      }
+    },
+  });
+  const on = (method: 'GET' | 'POST' | 'DELETE', path: string, handler: (...args: never[]) => Promise<void>) => {
+    router.on(method, path, (req, res, params, _store, searchParams) => {
+      void (handler as (...args: unknown[]) => Promise<void>)(req, res, params, searchParams);
+    });
+  };
+  on('POST', '/api/auth/login', loginRoute(engine));
+  on('POST', '/api/auth/token', refreshRoute(engine));
+  on('POST', '/api/rpc/:kind/:deviceId', rpcRoute(engine, false));
+  on('POST', '/api/plugins/rpc/:kind/:deviceId', rpcRoute(engine, true));
+  on('POST', '/api/device', createDeviceRoute(engine));
+  on('GET', '/api/device/:id', getDeviceRoute(engine));
+  on('DELETE', '/api/device/:id', deleteDeviceRoute(engine));
+  on('GET', '/api/tenant/devices', listTenantDevicesRoute(engine));
+  return (req, res) => router.lookup(req, res);
+}

@@ -1,0 +1,67 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RpcError, toRpcError } from '../errors.js';
+
+/** Reads a JSON body: 400 for a wrong content type or bad JSON, 413 past `limit` bytes (checked before buffering). */
+export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const contentType = req.headers['content-type'] ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(contentType)) {
+    return Promise.reject(new RpcError('IOT_ERR_UNSUPPORTED_CONTENT_TYPE', contentType === '' ? 'none' : contentType));
+  }
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) return Promise.reject(new RpcError('IOT_ERR_PAYLOAD_TOO_LARGE', `body of ${declared} bytes, limit ${limit}`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        failed = true;
+        chunks.length = 0;
+        reject(new RpcError('IOT_ERR_PAYLOAD_TOO_LARGE', `body over ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', (error) => {
+      if (!failed) reject(new RpcError('IOT_ERR_BAD_REQUEST', `body could not be read: ${error.message}`));
+      failed = true;
+    });
+    req.on('end', () => {
+      if (failed) return;
+      const text = Buffer.concat(chunks, size).toString('utf8');
+      try {
+        resolve(JSON.parse(text));
+      } catch (error) {
+        reject(new RpcError('IOT_ERR_INVALID_JSON', (error as Error).message));
+      }
+    });
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+export function sendEmpty(res: ServerResponse, status: number): void {
+  res.writeHead(status, { 'content-length': 0 });
+  res.end();
+}
+
+/** SPEC.md's error body; the legacy endpoint answers with ThingsBoard's status codes. */
+export function sendError(res: ServerResponse, error: unknown, legacy = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const rpcError = toRpcError(error);
+  const body = rpcError.toBody(legacy);
+  if (rpcError.code === 'IOT_ERR_PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
+  sendJson(res, body.status, body);
+}

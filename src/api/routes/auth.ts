@@ -1,0 +1,40 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { RpcEngine } from '../../engine.js';
+import { RpcError } from '../../errors.js';
+import { readJsonBody, sendError, sendJson } from '../http-io.js';
+import { describeIssues } from './rpc.js';
+
+const loginSchema = z.object({ username: z.string().min(1), password: z.string().min(1) });
+const refreshSchema = z.object({ refreshToken: z.string().min(1) });
+
+/** `POST /api/auth/login {"username","password"}` → `{"token","refreshToken"}`. */
+export function loginRoute(engine: RpcEngine) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      const parsed = loginSchema.safeParse(await readJsonBody(req, engine.maxHttpBodyBytes));
+      if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
+      const user = await engine.users.authenticate(parsed.data.username, parsed.data.password);
+      if (user === undefined) throw new RpcError('IOT_ERR_BAD_CREDENTIALS');
+      sendJson(res, 200, await engine.tokens.issue(user));
+    } catch (error) {
+      sendError(res, error);
+    }
+  };
+}
+
+/** `POST /api/auth/token {"refreshToken"}` → a new pair, for a user who still exists. */
+export function refreshRoute(engine: RpcEngine) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      const parsed = refreshSchema.safeParse(await readJsonBody(req, engine.maxHttpBodyBytes));
+      if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
+      const userId = await engine.tokens.verifyRefresh(parsed.data.refreshToken);
+      const user = engine.users.get(userId);
+      if (user === undefined) throw new RpcError('IOT_ERR_UNAUTHORIZED', 'the user of this refresh token no longer exists');
+      sendJson(res, 200, await engine.tokens.issue(user));
+    } catch (error) {
+      sendError(res, error);
+    }
+  };
+}

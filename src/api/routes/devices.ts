@@ -1,0 +1,92 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { RpcEngine } from '../../engine.js';
+import { RpcError } from '../../errors.js';
+import type { Device } from '../../registry/device-registry.js';
+import type { Principal } from '../auth/token-service.js';
+import { authenticate, requireDeviceAccess, requireTenantAdmin } from '../access.js';
+import { readJsonBody, sendError, sendJson } from '../http-io.js';
+import { describeIssues } from './rpc.js';
+
+const newDeviceSchema = z.object({
+  id: z.string().min(1).max(255).optional(),
+  name: z.string().min(1).max(255),
+  type: z.string().min(1).max(255).optional(),
+  customerId: z.string().min(1).max(255).nullable().optional(),
+  accessToken: z.string().min(1).max(255).optional(),
+});
+
+const pageSchema = z.object({
+  pageSize: z.coerce.number().int().min(1).max(1000).default(10),
+  page: z.coerce.number().int().min(0).default(0),
+});
+
+/** A device as the REST API shows it; the access token only to its tenant's administrators. */
+function view(engine: RpcEngine, device: Device, principal: Principal) {
+  return {
+    id: device.id,
+    name: device.name,
+    type: device.type,
+    tenantId: device.tenantId,
+    customerId: device.customerId,
+    createdTime: device.createdTime,
+    state: engine.actors.deviceState(device.id),
+    ...(principal.role === 'TENANT_ADMIN' ? { accessToken: device.accessToken } : {}),
+  };
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string | undefined>, searchParams: Record<string, string>) => Promise<void>;
+
+function guarded(run: Handler): Handler {
+  return async (req, res, params, searchParams) => {
+    try {
+      await run(req, res, params, searchParams);
+    } catch (error) {
+      sendError(res, error);
+    }
+  };
+}
+
+/** `POST /api/device` (TENANT_ADMIN): the access token from the body, `?accessToken=`, or generated. */
+export const createDeviceRoute = (engine: RpcEngine) =>
+  guarded(async (req, res, _params, searchParams) => {
+    const principal = await authenticate(req, engine.tokens);
+    const tenantId = requireTenantAdmin(principal);
+    const parsed = newDeviceSchema.safeParse(await readJsonBody(req, engine.maxHttpBodyBytes));
+    if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
+    const body = parsed.data;
+    if (body.customerId != null && engine.customers.get(body.customerId)?.tenantId !== tenantId) {
+      throw new RpcError('IOT_ERR_BAD_REQUEST', `customer ${body.customerId} is not a customer of this tenant`);
+    }
+    const device = engine.devices.add({ ...body, tenantId, accessToken: body.accessToken ?? searchParams.accessToken });
+    sendJson(res, 200, view(engine, device, principal));
+  });
+
+export const getDeviceRoute = (engine: RpcEngine) =>
+  guarded(async (req, res, params) => {
+    const principal = await authenticate(req, engine.tokens);
+    const deviceId = params.id!;
+    const device = requireDeviceAccess(principal, engine.devices.get(deviceId), deviceId);
+    sendJson(res, 200, view(engine, device, principal));
+  });
+
+export const listTenantDevicesRoute = (engine: RpcEngine) =>
+  guarded(async (req, res, _params, searchParams) => {
+    const principal = await authenticate(req, engine.tokens);
+    const tenantId = requireTenantAdmin(principal);
+    const parsed = pageSchema.safeParse(searchParams);
+    if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
+    const page = engine.devices.list(tenantId, parsed.data.pageSize, parsed.data.page);
+    sendJson(res, 200, { ...page, data: page.data.map((d) => view(engine, d, principal)) });
+  });
+
+/** `DELETE /api/device/{id}` (TENANT_ADMIN): closes the device's sessions and fails its pending calls. */
+export const deleteDeviceRoute = (engine: RpcEngine) =>
+  guarded(async (req, res, params) => {
+    const principal = await authenticate(req, engine.tokens);
+    requireTenantAdmin(principal);
+    const deviceId = params.id!;
+    requireDeviceAccess(principal, engine.devices.get(deviceId), deviceId);
+    engine.removeDevice(deviceId);
+    sendJson(res, 200, { id: deviceId, deleted: true });
+  });

@@ -1,0 +1,57 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { RpcEngine } from '../../engine.js';
+import { RpcError } from '../../errors.js';
+import { authenticate, requireDeviceAccess } from '../access.js';
+import { readJsonBody, sendEmpty, sendError, sendJson } from '../http-io.js';
+
+/** ThingsBoard's minimum processing timeout when no expirationTime is given. */
+export const MIN_TIMEOUT_MS = 5000;
+
+const rpcBodySchema = z.object({
+  method: z.string().min(1).max(255),
+  params: z.unknown().optional(),
+  timeout: z.number().int().positive().optional(),
+  expirationTime: z.number().int().positive().optional(),
+  persistent: z.boolean().optional(),
+  retries: z.number().int().min(0).optional(),
+  additionalInfo: z.unknown().optional(),
+  requestUUID: z.uuid().optional(),
+});
+
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
+}
+
+/** `POST /api/rpc/{oneway|twoway}/{deviceId}` and, with `legacy`, `/api/plugins/rpc/…`. */
+export function rpcRoute(engine: RpcEngine, legacy: boolean) {
+  return async (req: IncomingMessage, res: ServerResponse, params: { kind?: string; deviceId?: string }): Promise<void> => {
+    try {
+      const kind = params.kind;
+      if (kind !== 'oneway' && kind !== 'twoway') throw new RpcError('IOT_ERR_NOT_FOUND', `${req.url}: expected /oneway/ or /twoway/`);
+      const principal = await authenticate(req, engine.tokens);
+      const deviceId = params.deviceId!;
+      requireDeviceAccess(principal, engine.devices.get(deviceId), deviceId);
+      const parsed = rpcBodySchema.safeParse(await readJsonBody(req, engine.maxHttpBodyBytes));
+      if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
+      const body = parsed.data;
+      if (body.persistent === true) throw new RpcError('IOT_ERR_PERSISTENT_UNSUPPORTED');
+      if (body.expirationTime !== undefined && body.expirationTime <= Date.now()) {
+        throw new RpcError('IOT_ERR_BAD_REQUEST', 'expirationTime is in the past');
+      }
+      const timeout = Math.max(MIN_TIMEOUT_MS, body.timeout ?? engine.defaultTimeoutMs);
+      const result = await engine.call(deviceId, {
+        method: body.method,
+        params: body.params,
+        oneway: kind === 'oneway',
+        timeout,
+        expirationTime: body.expirationTime,
+        requestUUID: body.requestUUID,
+      });
+      if (kind === 'oneway') sendEmpty(res, 200);
+      else sendJson(res, 200, result);
+    } catch (error) {
+      sendError(res, error, legacy);
+    }
+  };
+}

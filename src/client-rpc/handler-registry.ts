@@ -1,0 +1,78 @@
+import type { Device } from '../registry/device-registry.js';
+import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
+
+/** What a client-side RPC handler learns about the device that called. */
+export interface CallingDevice {
+  readonly id: string;
+  readonly name: string;
+  readonly type: string;
+  readonly tenantId: string;
+  readonly customerId: string | null;
+}
+
+export type ClientRpcHandler = (params: unknown, device: CallingDevice) => unknown;
+
+/**
+ * Client-side RPC: devices call methods that the embedding application
+ * registers with `handle()`. The answer is the handler's value, or
+ * `{"error": …}`: an unknown method is answered at once (SPEC.md), a handler
+ * that throws gives its message, one that outlives the timeout gives "timeout".
+ */
+export class HandlerRegistry {
+  readonly #handlers = new Map<string, ClientRpcHandler>();
+
+  constructor(
+    readonly scheduler: DeadlineScheduler,
+    readonly timeoutMs: number,
+  ) {
+    this.#handlers.set('getCurrentTime', () => Date.now());
+  }
+
+  handle(method: string, handler: ClientRpcHandler): void {
+    this.#handlers.set(method, handler);
+  }
+
+  remove(method: string): void {
+    this.#handlers.delete(method);
+  }
+
+  async invoke(device: Device, method: unknown, params: unknown): Promise<unknown> {
+    if (typeof method !== 'string' || method.length === 0) return { error: 'Request needs a "method" string' };
+    const handler = this.#handlers.get(method);
+    if (handler === undefined) return { error: `Unknown method: ${method}` };
+    const caller: CallingDevice = {
+      id: device.id,
+      name: device.name,
+      type: device.type,
+      tenantId: device.tenantId,
+      customerId: device.customerId,
+    };
+    return new Promise((resolve) => {
+      const timer = new HandlerTimeout(resolve);
+      const key = this.scheduler.schedule(Date.now() + this.timeoutMs, timer);
+      const settle = (value: unknown) => {
+        if (timer.settled) return;
+        timer.settled = true;
+        this.scheduler.cancel(key, timer);
+        resolve(value === undefined ? null : value);
+      };
+      try {
+        Promise.resolve(handler(params ?? {}, caller)).then(settle, (error: unknown) =>
+          settle({ error: error instanceof Error ? error.message : String(error) }),
+        );
+      } catch (error) {
+        settle({ error: error instanceof Error ? error.message : String(error) });
+      }
+    });
+  }
+}
+
+class HandlerTimeout implements DeadlineTarget {
+  settled = false;
+  constructor(readonly resolve: (value: unknown) => void) {}
+  onDeadline(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolve({ error: 'timeout' });
+  }
+}

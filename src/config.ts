@@ -1,0 +1,139 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+
+/**
+ * The configuration file's shape, validated with zod so a bad file is refused
+ * at start with the path of the offending field and the reason, rather than
+ * failing later at first use.
+ */
+const id = z.string().min(1).max(255);
+
+const jwtSchema = z
+  .object({
+    secret: z.string().min(32, 'must be at least 32 characters (HS512 wants a 256-bit secret or longer)').optional(),
+    algorithm: z.enum(['HS256', 'HS512']).default('HS512'),
+    issuer: z.string().min(1).default('iot-rpc'),
+    accessTtlSec: z.number().int().positive().default(9000),
+    refreshTtlSec: z.number().int().positive().default(604800),
+    publicKey: z.string().optional().describe('PEM (SPKI) of an external identity provider, RS256 or ES256'),
+    publicKeyAlgorithm: z.enum(['RS256', 'ES256']).optional(),
+    jwksUrl: z.url().optional(),
+  })
+  .strict()
+  .refine((j) => j.secret !== undefined || j.publicKey !== undefined || j.jwksUrl !== undefined, {
+    message: 'needs a secret, a publicKey or a jwksUrl',
+  })
+  .refine((j) => j.publicKey === undefined || j.publicKeyAlgorithm !== undefined, {
+    message: 'publicKey needs publicKeyAlgorithm (RS256 or ES256)',
+    path: ['publicKeyAlgorithm'],
+  });
+
+const userSchema = z
+  .object({
+    id: id.optional(),
+    email: z.email(),
+    password: z.string().min(1).optional(),
+    passwordHash: z.string().optional(),
+    role: z.enum(['SYS_ADMIN', 'TENANT_ADMIN', 'CUSTOMER_USER']),
+    tenantId: id.optional(),
+    customerId: id.optional(),
+  })
+  .strict()
+  .refine((u) => u.password !== undefined || u.passwordHash !== undefined, { message: 'needs password or passwordHash' })
+  .refine((u) => u.role === 'SYS_ADMIN' || u.tenantId !== undefined, { message: 'needs tenantId', path: ['tenantId'] })
+  .refine((u) => u.role !== 'CUSTOMER_USER' || u.customerId !== undefined, { message: 'needs customerId', path: ['customerId'] });
+
+const deviceSchema = z
+  .object({
+    id: id.optional(),
+    name: z.string().min(1).max(255),
+    type: z.string().min(1).max(255).optional(),
+    tenantId: id,
+    customerId: id.nullable().optional(),
+    accessToken: z.string().min(1).max(255).optional(),
+  })
+  .strict();
+
+export const ORDERINGS = ['burst', 'sequential-on-ack', 'sequential-on-reply'] as const;
+
+const rpcSchema = z
+  .object({
+    defaultTimeoutMs: z.number().int().positive().default(10000),
+    ordering: z.enum(ORDERINGS).default('burst'),
+    maxPendingPerDevice: z.number().int().positive().default(1000),
+    clientSideTimeoutMs: z.number().int().positive().default(60000),
+  })
+  .strict();
+
+const limitsSchema = z
+  .object({
+    maxMqttPacketBytes: z.number().int().min(128).default(65536),
+    maxHttpBodyBytes: z.number().int().min(128).default(65536),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    jwt: jwtSchema,
+    tenants: z.array(z.object({ id, name: z.string().min(1) }).strict()).default([]),
+    customers: z.array(z.object({ id, tenantId: id, name: z.string().min(1) }).strict()).default([]),
+    users: z.array(userSchema).default([]),
+    devices: z.array(deviceSchema).default([]),
+    rpc: rpcSchema.default(rpcSchema.parse({})),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const tenants = new Set(config.tenants.map((t) => t.id));
+    const customers = new Map(config.customers.map((c) => [c.id, c.tenantId]));
+    config.customers.forEach((c, i) => {
+      if (!tenants.has(c.tenantId)) ctx.addIssue({ code: 'custom', path: ['customers', i, 'tenantId'], message: `unknown tenant ${c.tenantId}` });
+    });
+    const owners: Array<['users' | 'devices', { tenantId?: string; customerId?: string | null }[]]> = [
+      ['users', config.users],
+      ['devices', config.devices],
+    ];
+    for (const [section, items] of owners) {
+      items.forEach((item, i) => {
+        if (item.tenantId !== undefined && !tenants.has(item.tenantId)) {
+          ctx.addIssue({ code: 'custom', path: [section, i, 'tenantId'], message: `unknown tenant ${item.tenantId}` });
+        }
+        if (item.customerId != null && customers.get(item.customerId) !== item.tenantId) {
+          ctx.addIssue({ code: 'custom', path: [section, i, 'customerId'], message: `unknown customer ${item.customerId} in tenant ${item.tenantId}` });
+        }
+      });
+    }
+  });
+
+export type ServerConfig = z.output<typeof configSchema>;
+export type ServerConfigInput = z.input<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates a configuration object; the error names every bad field by its path. */
+export function parseConfig(input: unknown, source = 'config'): ServerConfig {
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const reasons = result.error.issues.map((issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n');
+    throw new ConfigError(`${source} is not a valid iot-rpc configuration:\n${reasons}`);
+  }
+  return result.data;
+}
+
+export async function loadConfigFile(path: string): Promise<ServerConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(json, path);
+}

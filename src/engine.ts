@@ -1,0 +1,103 @@
+import type { Logger } from 'pino';
+import { ActorSystem } from './actors/system.js';
+import { HandlerRegistry } from './client-rpc/handler-registry.js';
+import type { ServerConfig } from './config.js';
+import { RpcError } from './errors.js';
+import { DeviceRegistry, type Device } from './registry/device-registry.js';
+import { UserDirectory } from './registry/user-directory.js';
+import { DeadlineScheduler } from './scheduling/deadline-scheduler.js';
+import { TokenService } from './api/auth/token-service.js';
+import type { TransportContext } from './transports/transport-context.js';
+
+export interface CallOptions {
+  /** 1..255 characters. */
+  method: string;
+  params?: unknown;
+  /** ms; the configured default (10 s) when absent. */
+  timeout?: number;
+  /** Absolute deadline, epoch ms; overrides `timeout`. */
+  expirationTime?: number;
+  /** Done when handed to the device; resolves with undefined. */
+  oneway?: boolean;
+  /** A repeat while the first is pending joins it. */
+  requestUUID?: string;
+}
+
+export interface Tenant {
+  readonly id: string;
+  readonly name: string;
+}
+
+export interface Customer {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly name: string;
+}
+
+/**
+ * Everything one node knows and runs, behind one entry point for every caller:
+ * `call()`. The REST API, the WebSocket API and the library API all end here.
+ */
+export class RpcEngine implements TransportContext {
+  readonly devices = new DeviceRegistry();
+  readonly users = new UserDirectory();
+  readonly tenants = new Map<string, Tenant>();
+  readonly customers = new Map<string, Customer>();
+  readonly scheduler = new DeadlineScheduler();
+  readonly actors: ActorSystem;
+  readonly clientRpc: HandlerRegistry;
+  readonly tokens: TokenService;
+  readonly maxMqttPacketBytes: number;
+  readonly maxHttpBodyBytes: number;
+  readonly defaultTimeoutMs: number;
+
+  constructor(
+    readonly config: ServerConfig,
+    readonly logger: Logger,
+  ) {
+    this.actors = new ActorSystem({
+      scheduler: this.scheduler,
+      ordering: config.rpc.ordering,
+      maxPendingPerDevice: config.rpc.maxPendingPerDevice,
+    });
+    this.clientRpc = new HandlerRegistry(this.scheduler, config.rpc.clientSideTimeoutMs);
+    this.tokens = new TokenService(config.jwt);
+    this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
+    this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
+    this.defaultTimeoutMs = config.rpc.defaultTimeoutMs;
+    for (const tenant of config.tenants) this.tenants.set(tenant.id, tenant);
+    for (const customer of config.customers) this.customers.set(customer.id, customer);
+    for (const user of config.users) this.users.add(user);
+    for (const device of config.devices) this.devices.add(device);
+  }
+
+  /** A server-side call to a device: the reply for two-way calls, undefined for one-way ones. */
+  call(deviceId: string, options: CallOptions): Promise<unknown> {
+    const { method } = options;
+    if (typeof method !== 'string' || method.length === 0 || method.length > 255) {
+      return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', 'method must be a string of 1 to 255 characters'));
+    }
+    if (this.devices.get(deviceId) === undefined) return Promise.reject(new RpcError('IOT_ERR_DEVICE_NOT_FOUND', deviceId));
+    const deadline = options.expirationTime ?? Date.now() + (options.timeout ?? this.defaultTimeoutMs);
+    if (!Number.isFinite(deadline)) return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', 'timeout and expirationTime must be numbers'));
+    return this.actors.call(deviceId, {
+      method,
+      params: options.params === undefined ? {} : options.params,
+      oneway: options.oneway === true,
+      deadline,
+      requestUUID: options.requestUUID,
+    });
+  }
+
+  /** Deletes a device: its sessions close and its pending calls fail. */
+  removeDevice(deviceId: string): Device | undefined {
+    const device = this.devices.remove(deviceId);
+    if (device !== undefined) this.actors.removeDevice(deviceId);
+    return device;
+  }
+
+  close(): void {
+    this.actors.close();
+    this.scheduler.close();
+  }
+}

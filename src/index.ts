@@ -1,0 +1,17 @@
+export { createRpcServer, RpcServer } from './server.js';
+export type {
+  RpcServerOptions,
+  RpcServerEvents,
+  ListeningAddresses,
+  DeviceDirectory,
+  CallOptions,
+  CallingDevice,
+  ClientRpcHandler,
+  Device,
+  NewDevice,
+  Page,
+} from './server.js';
+export type { CallEvent, CallStatus, SessionEvent, DeliveryOrder } from './actors/system.js';
+export type { ServerConfigInput as ServerConfig } from './config.js';
+export { RpcError, ERRORS } from './errors.js';
+export type { ErrorCode, ErrorBody } from './errors.js';

@@ -1,0 +1,100 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { RpcError } from '../errors.js';
+
+export interface Device {
+  readonly id: string;
+  readonly name: string;
+  readonly type: string;
+  readonly tenantId: string;
+  readonly customerId: string | null;
+  readonly accessToken: string;
+  readonly createdTime: number;
+}
+
+export interface NewDevice {
+  id?: string;
+  name: string;
+  type?: string;
+  tenantId: string;
+  customerId?: string | null;
+  accessToken?: string;
+}
+
+export interface Page<T> {
+  data: T[];
+  totalPages: number;
+  totalElements: number;
+  hasNext: boolean;
+}
+
+/**
+ * Devices by id, by access token, and by name within a tenant. In memory: the
+ * embedded default. Names are unique per tenant and tokens across the server,
+ * as in ThingsBoard.
+ */
+export class DeviceRegistry {
+  readonly #byId = new Map<string, Device>();
+  readonly #byToken = new Map<string, Device>();
+  readonly #byTenantName = new Map<string, Device>();
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  add(input: NewDevice): Device {
+    const id = input.id ?? randomUUID();
+    const accessToken = input.accessToken ?? randomBytes(15).toString('base64url');
+    if (this.#byId.has(id)) throw new RpcError('IOT_ERR_CONFLICT', `a device with id ${id} exists`);
+    if (this.#byToken.has(accessToken)) throw new RpcError('IOT_ERR_CONFLICT', 'a device with this access token exists');
+    const nameKey = `${input.tenantId}\u0000${input.name}`;
+    if (this.#byTenantName.has(nameKey)) throw new RpcError('IOT_ERR_CONFLICT', `a device named "${input.name}" exists in this tenant`);
+    const device: Device = Object.freeze({
+      id,
+      name: input.name,
+      type: input.type ?? 'default',
+      tenantId: input.tenantId,
+      customerId: input.customerId ?? null,
+      accessToken,
+      createdTime: Date.now(),
+    });
+    this.#byId.set(id, device);
+    this.#byToken.set(accessToken, device);
+    this.#byTenantName.set(nameKey, device);
+    return device;
+  }
+
+  get(id: string): Device | undefined {
+    return this.#byId.get(id);
+  }
+
+  byToken(accessToken: string): Device | undefined {
+    return this.#byToken.get(accessToken);
+  }
+
+  byName(tenantId: string, name: string): Device | undefined {
+    return this.#byTenantName.get(`${tenantId}\u0000${name}`);
+  }
+
+  remove(id: string): Device | undefined {
+    const device = this.#byId.get(id);
+    if (device === undefined) return undefined;
+    this.#byId.delete(id);
+    this.#byToken.delete(device.accessToken);
+    this.#byTenantName.delete(`${device.tenantId}\u0000${device.name}`);
+    return device;
+  }
+
+  /** A tenant's devices by name, optionally only one customer's, a page at a time (ThingsBoard's PageData). */
+  list(tenantId: string, pageSize: number, page: number, customerId?: string): Page<Device> {
+    const all = [...this.#byId.values()]
+      .filter((d) => d.tenantId === tenantId && (customerId === undefined || d.customerId === customerId))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const totalPages = Math.ceil(all.length / pageSize);
+    return {
+      data: all.slice(page * pageSize, (page + 1) * pageSize),
+      totalPages,
+      totalElements: all.length,
+      hasNext: page + 1 < totalPages,
+    };
+  }
+}

@@ -1,0 +1,178 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import type { ActorSystemEvents } from './actors/system.js';
+import { createHttpApi, type HttpHandler } from './api/http-api.js';
+import type { CallingDevice, ClientRpcHandler } from './client-rpc/handler-registry.js';
+import { parseConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import { RpcEngine, type CallOptions } from './engine.js';
+import type { Device, NewDevice, Page } from './registry/device-registry.js';
+import { MqttServer } from './transports/mqtt/server.js';
+
+export interface RpcServerOptions {
+  /** The configuration object (the same shape as the config file); validated. */
+  config: ServerConfigInput;
+  /** Interface to listen on; default 127.0.0.1. */
+  host?: string;
+  /** REST API and MQTT over WebSocket (`/mqtt`); default 8080, 0 for any free port, null for none. */
+  httpPort?: number | null;
+  /** MQTT over TCP; default 1883, 0 for any free port, null for none. */
+  mqttPort?: number | null;
+  /** A pino logger, or false for none; default: pino at `warn` (IOT_RPC_LOG_LEVEL overrides). */
+  logger?: Logger | false;
+}
+
+export interface ListeningAddresses {
+  host: string;
+  httpPort: number | null;
+  mqttPort: number | null;
+}
+
+export type { CallOptions, CallingDevice, ClientRpcHandler, Device, NewDevice, Page };
+export type RpcServerEvents = ActorSystemEvents;
+
+/** The device registry as the embedding application sees it. */
+export interface DeviceDirectory {
+  add(device: NewDevice): Device;
+  get(id: string): Device | undefined;
+  /** Closes the device's sessions and fails its pending calls. */
+  remove(id: string): boolean;
+  list(tenantId: string, pageSize?: number, page?: number): Page<Device>;
+  /** `offline`, `connected` (not subscribed to RPC) or `subscribed`. */
+  state(id: string): 'offline' | 'connected' | 'subscribed' | 'closed';
+}
+
+/** An iot-rpc server: the library API. `createRpcServer()` builds one. */
+export class RpcServer {
+  readonly #engine: RpcEngine;
+  readonly #options: RpcServerOptions;
+  readonly #mqtt: MqttServer;
+  readonly #http: HttpHandler;
+  readonly #webSockets: WebSocketServer;
+  #httpServer: Server | undefined;
+  #addresses: ListeningAddresses | undefined;
+  #closing: Promise<void> | undefined;
+
+  readonly devices: DeviceDirectory;
+
+  /** @internal use createRpcServer() */
+  constructor(engine: RpcEngine, options: RpcServerOptions) {
+    this.#engine = engine;
+    this.#options = options;
+    this.#mqtt = new MqttServer(engine);
+    this.#http = createHttpApi(engine);
+    this.#webSockets = new WebSocketServer({
+      noServer: true,
+      maxPayload: engine.maxMqttPacketBytes,
+      handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
+    });
+    this.devices = {
+      add: (device) => engine.devices.add(device),
+      get: (id) => engine.devices.get(id),
+      remove: (id) => engine.removeDevice(id) !== undefined,
+      list: (tenantId, pageSize = 100, page = 0) => engine.devices.list(tenantId, pageSize, page),
+      state: (id) => engine.actors.deviceState(id),
+    };
+  }
+
+  get logger(): Logger {
+    return this.#engine.logger;
+  }
+
+  get addresses(): ListeningAddresses | undefined {
+    return this.#addresses;
+  }
+
+  /** Starts the listeners; resolves with the ports actually bound. */
+  async listen(): Promise<ListeningAddresses> {
+    const host = this.#options.host ?? '127.0.0.1';
+    const httpPort = this.#options.httpPort === undefined ? 8080 : this.#options.httpPort;
+    const mqttPort = this.#options.mqttPort === undefined ? 1883 : this.#options.mqttPort;
+    let boundHttp: number | null = null;
+    if (httpPort !== null) {
+      const server = createServer({ keepAliveTimeout: 65_000 }, this.#http);
+      server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
+      server.on('clientError', (_error, socket) => socket.destroy());
+      this.#httpServer = server;
+      boundHttp = await new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port: httpPort, host }, () => {
+          server.off('error', reject);
+          resolve((server.address() as { port: number }).port);
+        });
+      });
+    }
+    const boundMqtt = mqttPort === null ? null : await this.#mqtt.listen(mqttPort, host);
+    this.#addresses = { host, httpPort: boundHttp, mqttPort: boundMqtt };
+    this.#engine.logger.info(this.#addresses, 'iot-rpc listening');
+    return this.#addresses;
+  }
+
+  /** Graceful: stop accepting, answer every pending caller (503), close every session. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const httpServer = this.#httpServer;
+      const httpClosed = httpServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      const mqttClosed = this.#mqtt.close();
+      this.#engine.close();
+      for (const client of this.#webSockets.clients) client.close(1001);
+      httpServer?.closeIdleConnections();
+      await mqttClosed;
+      await Promise.race([httpClosed, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      httpServer?.closeAllConnections();
+      this.#engine.logger.info('iot-rpc closed');
+    })();
+    return this.#closing;
+  }
+
+  /** A server-side call: the device's reply (two-way) or undefined once handed over (one-way). */
+  call(deviceId: string, options: CallOptions): Promise<unknown> {
+    return this.#engine.call(deviceId, options);
+  }
+
+  /** Answers devices' client-side calls of `method` with `handler`'s value. */
+  handle(method: string, handler: ClientRpcHandler): this {
+    this.#engine.clientRpc.handle(method, handler);
+    return this;
+  }
+
+  /** The REST API as a `(req, res)` handler for an application's own node:http server. */
+  get httpHandler(): HttpHandler {
+    return this.#http;
+  }
+
+  /** Upgrades `/mqtt` to MQTT over WebSocket; for an application's own server's `upgrade` event. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/mqtt') {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    this.#webSockets.handleUpgrade(req, socket, head, (ws) => {
+      this.#mqtt.acceptWebSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+    });
+  }
+
+  on<E extends keyof RpcServerEvents>(event: E, listener: (...args: RpcServerEvents[E]) => void): this {
+    (this.#engine.actors.on as (e: E, l: (...args: RpcServerEvents[E]) => void) => unknown)(event, listener);
+    return this;
+  }
+
+  off<E extends keyof RpcServerEvents>(event: E, listener: (...args: RpcServerEvents[E]) => void): this {
+    (this.#engine.actors.off as (e: E, l: (...args: RpcServerEvents[E]) => void) => unknown)(event, listener);
+    return this;
+  }
+}
+
+export function defaultLogger(level = process.env.IOT_RPC_LOG_LEVEL ?? 'warn'): Logger {
+  return pino({ level, base: { name: 'iot-rpc' } });
+}
+
+/** Builds a server from options; nothing listens until `listen()`. */
+export function createRpcServer(options: RpcServerOptions): RpcServer {
+  const config: ServerConfig = parseConfig(options.config);
+  const logger = options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? defaultLogger());
+  const engine = new RpcEngine(config, logger);
+  return new RpcServer(engine, options);
+}

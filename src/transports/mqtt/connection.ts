@@ -1,0 +1,221 @@
+import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../actors/session-link.js';
+import type { Device } from '../../registry/device-registry.js';
+import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
+import type { TransportContext } from '../transport-context.js';
+import { FrameReader, FrameTooLargeError, MalformedPacketError, decodeFrame, encodePacket, type Packet, type ProtocolVersion } from './codec.js';
+import { dispatchPacket } from './handlers/index.js';
+import { REASON } from './reason-codes.js';
+import { RPC_TOPICS, type TopicStyle } from './topics.js';
+import type { MqttWire } from './wire.js';
+
+/** A socket that has not sent CONNECT within this time is closed. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+const CLOSE_REASON_CODES: Record<CloseReason, number> = {
+  takeover: REASON.SESSION_TAKEN_OVER,
+  removed: REASON.ADMINISTRATIVE_ACTION,
+  shutdown: REASON.SERVER_SHUTTING_DOWN,
+};
+
+/**
+ * One MQTT connection of one device: turns frames into actor events (through
+ * the packet handlers) and the actors' deliveries into PUBLISH frames. It is
+ * the device's SessionLink while it is connected.
+ */
+export class MqttConnection implements SessionLink, DeadlineTarget {
+  version: ProtocolVersion = 4;
+  device: Device | null = null;
+  /** The RPC request subscription: its topic form and granted QoS. */
+  rpcStyle: TopicStyle | null = null;
+  rpcQos: 0 | 1 = 0;
+  /** Every granted filter; created on the first SUBSCRIBE. */
+  filters: Map<string, number> | null = null;
+  keepAliveMs = 0;
+  lastSeen = Date.now();
+  closed = false;
+  readonly #wire: MqttWire;
+  readonly #context: TransportContext;
+  readonly #reader: FrameReader;
+  /** PUBLISH packet id → RPC request id, for QoS 1 requests awaiting PUBACK. */
+  #inflight: Map<number, number> | null = null;
+  #lastPacketId = 0;
+  #deadlineKey = -1;
+
+  constructor(wire: MqttWire, context: TransportContext) {
+    this.#wire = wire;
+    this.#context = context;
+    this.#reader = new FrameReader(context.maxMqttPacketBytes);
+    this.#deadlineKey = context.scheduler.schedule(Date.now() + CONNECT_TIMEOUT_MS, this);
+  }
+
+  get context(): TransportContext {
+    return this.#context;
+  }
+
+  get transport(): string {
+    return this.#wire.kind;
+  }
+
+  get remoteAddress(): string {
+    return this.#wire.remoteAddress;
+  }
+
+  // ── bytes in ──────────────────────────────────────────────────────────────
+
+  onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastSeen = Date.now();
+    try {
+      this.#reader.push(chunk, this.#onFrame);
+    } catch (error) {
+      if (error instanceof FrameTooLargeError) {
+        this.#context.logger.debug({ remote: this.remoteAddress, size: error.size }, 'mqtt packet too large');
+        this.disconnect(REASON.PACKET_TOO_LARGE);
+      } else if (error instanceof MalformedPacketError) {
+        this.#context.logger.debug({ remote: this.remoteAddress, reason: error.message }, 'malformed mqtt packet');
+        this.disconnect(REASON.MALFORMED_PACKET);
+      } else {
+        this.#context.logger.error({ err: error, remote: this.remoteAddress }, 'mqtt packet handling failed');
+        this.disconnect(REASON.UNSPECIFIED_ERROR);
+      }
+    }
+  }
+
+  readonly #onFrame = (frame: Buffer): boolean => {
+    const packet = decodeFrame(frame, this.version);
+    dispatchPacket(this, packet);
+    return !this.closed;
+  };
+
+  /** The wire closed, for whatever reason. */
+  onClose(): void {
+    this.closed = true;
+    if (this.#deadlineKey >= 0) this.#context.scheduler.cancel(this.#deadlineKey, this);
+    this.#deadlineKey = -1;
+    this.#inflight = null;
+    const device = this.device;
+    this.device = null;
+    if (device !== null) this.#context.actors.detach(device.id, this);
+  }
+
+  // ── session ───────────────────────────────────────────────────────────────
+
+  /** CONNECT accepted: the keep-alive clock starts ([MQTT-3.1.2-24]: 1.5 × the interval). */
+  accept(device: Device, keepAliveSeconds: number): void {
+    this.device = device;
+    this.keepAliveMs = keepAliveSeconds * 1500;
+    this.#rescheduleDeadline(this.keepAliveMs > 0 ? this.lastSeen + this.keepAliveMs : -1);
+  }
+
+  onDeadline(now: number): void {
+    this.#deadlineKey = -1;
+    if (this.closed) return;
+    if (this.device === null) {
+      this.#context.logger.debug({ remote: this.remoteAddress }, 'no CONNECT in time');
+      this.#wire.destroy();
+      return;
+    }
+    const due = this.lastSeen + this.keepAliveMs;
+    if (now >= due) {
+      this.#context.logger.debug({ device: this.device.id }, 'mqtt keep-alive expired');
+      this.disconnect(REASON.KEEP_ALIVE_TIMEOUT);
+    } else {
+      this.#rescheduleDeadline(due);
+    }
+  }
+
+  #rescheduleDeadline(at: number): void {
+    const scheduler = this.#context.scheduler;
+    if (this.#deadlineKey >= 0) scheduler.cancel(this.#deadlineKey, this);
+    this.#deadlineKey = at < 0 ? -1 : scheduler.schedule(at, this);
+  }
+
+  // ── bytes out ─────────────────────────────────────────────────────────────
+
+  send(packet: Packet): boolean {
+    if (this.closed) return false;
+    return this.#wire.write(encodePacket(packet, this.version));
+  }
+
+  /** Ends the connection; MQTT 5 peers first get a DISCONNECT with the reason ([MQTT-4.13.1]). */
+  disconnect(reasonCode: number): void {
+    if (this.closed) return;
+    if (this.version === 5 && this.device !== null) this.send({ cmd: 'disconnect', reasonCode });
+    this.closed = true;
+    this.#wire.end();
+  }
+
+  /** The client said DISCONNECT: close without a word back. */
+  hangUp(): void {
+    this.closed = true;
+    this.#wire.end();
+  }
+
+  /** Refuses a CONNECT with a CONNACK return/reason code, then closes ([MQTT-3.2.2-5]). */
+  refuse(returnCode: number): void {
+    if (this.version === 5) this.send({ cmd: 'connack', sessionPresent: false, reasonCode: returnCode });
+    else this.send({ cmd: 'connack', sessionPresent: false, returnCode });
+    this.closed = true;
+    this.#wire.end();
+  }
+
+  // ── SessionLink ───────────────────────────────────────────────────────────
+
+  deliver(request: OutgoingRequest): DeliveryResult {
+    const style = this.rpcStyle;
+    if (this.closed || style === null) return 'failed';
+    const topics = RPC_TOPICS[style];
+    const qos = this.rpcQos;
+    const packet: Packet = {
+      cmd: 'publish',
+      topic: topics.request + request.id,
+      payload: JSON.stringify({ method: request.method, params: request.params }),
+      qos,
+      dup: false,
+      retain: false,
+    };
+    if (qos === 1) {
+      packet.messageId = this.#nextPacketId();
+      (this.#inflight ??= new Map()).set(packet.messageId, request.id);
+    }
+    if (this.version === 5) {
+      packet.properties = {
+        messageExpiryInterval: Math.max(1, Math.ceil((request.deadline - Date.now()) / 1000)),
+        responseTopic: topics.response + request.id,
+        correlationData: Buffer.from(String(request.id)),
+      };
+    }
+    if (!this.send(packet)) {
+      if (packet.messageId !== undefined) this.#inflight?.delete(packet.messageId);
+      return 'failed';
+    }
+    return qos === 1 ? 'sent' : 'delivered';
+  }
+
+  close(reason: CloseReason): void {
+    const device = this.device;
+    this.device = null;
+    if (this.version === 5 && device !== null && !this.closed) this.send({ cmd: 'disconnect', reasonCode: CLOSE_REASON_CODES[reason] });
+    this.closed = true;
+    this.#wire.end();
+  }
+
+  /** The RPC request id a PUBACK acknowledges, once. */
+  takeInflight(packetId: number): number | undefined {
+    const requestId = this.#inflight?.get(packetId);
+    if (requestId !== undefined) this.#inflight!.delete(packetId);
+    return requestId;
+  }
+
+  /** [MQTT-2.3.1-2]: a packet id is not reused while its QoS 1 exchange is open. */
+  #nextPacketId(): number {
+    const inflight = this.#inflight;
+    for (let tries = 0; tries < 65535; tries++) {
+      this.#lastPacketId = this.#lastPacketId >= 65535 ? 1 : this.#lastPacketId + 1;
+      if (inflight === null || !inflight.has(this.#lastPacketId)) return this.#lastPacketId;
+    }
+    // 65535 unacknowledged requests: the oldest id is recycled; its call still ends by its deadline.
+    inflight!.delete(this.#lastPacketId);
+    return this.#lastPacketId;
+  }
+}

@@ -1,0 +1,72 @@
+import type { IPublishPacket } from 'mqtt-packet';
+import type { MqttConnection } from '../connection.js';
+import { REASON } from '../reason-codes.js';
+import { RPC_TOPICS, classifyPublishTopic, hasWildcard, isValidTopicFilter, type TopicStyle } from '../topics.js';
+
+/** PUBLISH from a device: a reply to a server-side call, a client-side call, or a topic we do not serve. */
+export function handlePublish(connection: MqttConnection, packet: IPublishPacket): void {
+  const device = connection.device!;
+  const { actors, logger } = connection.context;
+  if (packet.qos === 2) return connection.disconnect(REASON.QOS_NOT_SUPPORTED); // CONNACK said Maximum QoS 1
+  if (hasWildcard(packet.topic)) return connection.disconnect(REASON.TOPIC_NAME_INVALID); // [MQTT-3.3.2-2]
+  if (packet.properties?.topicAlias !== undefined) return connection.disconnect(REASON.PROTOCOL_ERROR); // Topic Alias Maximum 0
+  let reasonCode: number = REASON.SUCCESS;
+  const topic = classifyPublishTopic(packet.topic);
+  switch (topic.kind) {
+    case 'rpc-response':
+      if (!actors.reply(device.id, topic.id, packet.payload as Buffer)) {
+        logger.debug({ device: device.id, requestId: topic.id }, 'reply to no pending call (orphan)');
+        reasonCode = REASON.NO_MATCHING_SUBSCRIBERS;
+      }
+      break;
+    case 'rpc-request':
+      void answerClientCall(connection, packet, topic.style, topic.id);
+      break;
+    case 'other':
+      logger.debug({ device: device.id, topic: packet.topic }, 'publish to a topic this server does not serve');
+      reasonCode = REASON.NO_MATCHING_SUBSCRIBERS;
+      break;
+  }
+  if (packet.qos === 1) {
+    connection.send(
+      connection.version === 5
+        ? { cmd: 'puback', messageId: packet.messageId, reasonCode }
+        : { cmd: 'puback', messageId: packet.messageId },
+    );
+  }
+}
+
+async function answerClientCall(connection: MqttConnection, packet: IPublishPacket, style: TopicStyle, id: string): Promise<void> {
+  const device = connection.device!;
+  let answer: unknown;
+  let request: unknown;
+  try {
+    request = JSON.parse(packet.payload.toString());
+  } catch {
+    request = undefined;
+  }
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+    answer = { error: 'Invalid request: expected a JSON object {"method","params"}' };
+  } else {
+    const { method, params } = request as { method?: unknown; params?: unknown };
+    answer = await connection.context.clientRpc.invoke(device, method, params);
+  }
+  let payload: string;
+  try {
+    payload = JSON.stringify(answer) ?? 'null';
+  } catch {
+    payload = JSON.stringify({ error: 'The handler returned a value that is not JSON' });
+  }
+  const responseTopic = packet.properties?.responseTopic;
+  const useResponseTopic = connection.version === 5 && responseTopic !== undefined && isValidTopicFilter(responseTopic) && !hasWildcard(responseTopic);
+  const correlationData = packet.properties?.correlationData;
+  connection.send({
+    cmd: 'publish',
+    topic: useResponseTopic ? responseTopic : RPC_TOPICS[style].response + id,
+    payload,
+    qos: 0,
+    dup: false,
+    retain: false,
+    ...(connection.version === 5 && correlationData !== undefined ? { properties: { correlationData } } : {}),
+  });
+}

@@ -1,0 +1,34 @@
+import type { ISubscribePacket } from 'mqtt-packet';
+import type { MqttConnection } from '../connection.js';
+import { REASON, SUBACK_FAILURE_V3 } from '../reason-codes.js';
+import { classifySubscription, type TopicStyle } from '../topics.js';
+
+/** SUBSCRIBE: the RPC request filter makes the device subscribed; QoS is granted up to 1. */
+export function handleSubscribe(connection: MqttConnection, packet: ISubscribePacket): void {
+  const v5 = connection.version === 5;
+  const filters = (connection.filters ??= new Map());
+  let rpc: { style: TopicStyle; qos: 0 | 1 } | undefined;
+  const granted = packet.subscriptions.map(({ topic, qos }) => {
+    if (topic.startsWith('$share/')) return v5 ? REASON.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED : SUBACK_FAILURE_V3;
+    const filter = classifySubscription(topic);
+    switch (filter.kind) {
+      case 'invalid':
+        return v5 ? REASON.TOPIC_FILTER_INVALID : SUBACK_FAILURE_V3;
+      case 'not-authorized':
+        return v5 ? REASON.NOT_AUTHORIZED : SUBACK_FAILURE_V3;
+      case 'rpc-requests':
+      case 'accepted': {
+        const grantedQos = qos >= 1 ? 1 : 0;
+        filters.set(topic, grantedQos);
+        if (filter.kind === 'rpc-requests') rpc = { style: filter.style, qos: grantedQos };
+        return grantedQos;
+      }
+    }
+  });
+  connection.send({ cmd: 'suback', messageId: packet.messageId, granted });
+  if (rpc === undefined) return;
+  const first = connection.rpcStyle === null;
+  connection.rpcStyle = rpc.style;
+  connection.rpcQos = rpc.qos;
+  if (first) connection.context.actors.subscribe(connection.device!.id, connection);
+}

@@ -1,0 +1,15 @@
+import type { Logger } from 'pino';
+import type { ActorSystem } from '../actors/system.js';
+import type { HandlerRegistry } from '../client-rpc/handler-registry.js';
+import type { DeviceRegistry } from '../registry/device-registry.js';
+import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
+
+/** What a device transport needs from the engine: no more, so transports stay swappable. */
+export interface TransportContext {
+  readonly devices: DeviceRegistry;
+  readonly actors: ActorSystem;
+  readonly clientRpc: HandlerRegistry;
+  readonly scheduler: DeadlineScheduler;
+  readonly logger: Logger;
+  readonly maxMqttPacketBytes: number;
+}
