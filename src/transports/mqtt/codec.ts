@@ -71,7 +71,14 @@ interface SharedParser {
   on(event: 'packet', listener: (packet: Packet) => void): void;
   on(event: 'error', listener: (error: Error) => void): void;
   _list: { length: number };
+  _pos: number;
   _resetState(): void;
+}
+
+/** mqtt-packet's own reset leaves the read position behind; a shared parser must not carry it over. */
+function resetParser(): void {
+  parser._resetState();
+  parser._pos = 0;
 }
 
 let parsed: Packet | undefined;
@@ -95,7 +102,7 @@ export function decodeFrame(frame: Buffer, version: ProtocolVersion): Packet {
   parseError = undefined;
   parser.settings = SETTINGS[version];
   parser.parse(frame);
-  if (parser._list.length !== 0 || parseError !== undefined) parser._resetState();
+  if (parser._list.length !== 0 || parseError !== undefined) resetParser();
   const packet = parsed as Packet | undefined;
   const error = parseError as Error | undefined;
   parsed = undefined;

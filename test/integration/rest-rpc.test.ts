@@ -1,0 +1,224 @@
+import type { MqttClient } from 'mqtt';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { USERS, answerRequests, connectDevice, startTestServer, type TestServer } from '../support/server.js';
+
+let t: TestServer;
+let tenantToken: string;
+let customerToken: string;
+let otherCustomerToken: string;
+let sysadminToken: string;
+const devices: MqttClient[] = [];
+
+beforeAll(async () => {
+  t = await startTestServer();
+  [tenantToken, customerToken, otherCustomerToken, sysadminToken] = await Promise.all([
+    t.login(USERS.tenant),
+    t.login(USERS.customer),
+    t.login(USERS.otherCustomer),
+    t.login(USERS.sysadmin),
+  ]);
+});
+afterEach(() => {
+  for (const device of devices.splice(0)) device.end(true);
+});
+afterAll(() => t.close());
+
+async function echoDevice(token = 'TOKEN_A', answer: (method: string, params: unknown) => unknown = (method, params) => ({ method, params })) {
+  const device = await connectDevice(t.mqttUrl, token);
+  devices.push(device);
+  const seen = await answerRequests(device, answer);
+  return { device, seen };
+}
+
+const soon = (ms = 300) => Date.now() + ms;
+
+for (const [base, legacy] of [
+  ['/api/rpc', false],
+  ['/api/plugins/rpc', true],
+] as const) {
+  describe(`${base} status table`, () => {
+    it('twoway - JSON reply answers 200 with the reply', async () => {
+      const { seen } = await echoDevice();
+      const res = await t.post(`${base}/twoway/dev-a`, { method: 'setGpio', params: { pin: 4, value: 1 } }, customerToken);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ method: 'setGpio', params: { pin: 4, value: 1 } });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.topic).toMatch(/^v1\/devices\/me\/rpc\/request\/\d+$/);
+    });
+
+    it('twoway - reply that is not JSON answers 406', async () => {
+      await echoDevice('TOKEN_A', () => 'not json {');
+      const res = await t.post(`${base}/twoway/dev-a`, { method: 'x' }, customerToken);
+      expect(res.status).toBe(406);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_REPLY_NOT_JSON');
+    });
+
+    it('oneway - handed to a subscribed session answers 200 with an empty body', async () => {
+      const { seen } = await echoDevice('TOKEN_A', () => undefined);
+      const res = await t.post(`${base}/oneway/dev-a`, { method: 'reboot', params: { delay: 1 } }, tenantToken);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('');
+      expect(seen.map((s) => s.method)).toEqual(['reboot']);
+    });
+
+    it(`twoway - delivered but no reply before the deadline answers ${legacy ? 408 : 504}`, async () => {
+      await echoDevice('TOKEN_A', () => undefined);
+      const res = await t.post(`${base}/twoway/dev-a`, { method: 'silent', expirationTime: soon() }, customerToken);
+      expect(res.status).toBe(legacy ? 408 : 504);
+      const body = (await res.json()) as { code: string; message: string; status: number };
+      expect(body.code).toBe('IOT_ERR_NO_REPLY_DELIVERED');
+      expect(body.status).toBe(legacy ? 408 : 504);
+      expect(body.message).toContain('Delivered, no reply');
+    });
+
+    it(`twoway - device offline until the deadline answers ${legacy ? 409 : 504}, saying offline`, async () => {
+      const res = await t.post(`${base}/twoway/dev-plain`, { method: 'x', expirationTime: soon() }, tenantToken);
+      expect(res.status).toBe(legacy ? 409 : 504);
+      const body = (await res.json()) as { code: string; message: string };
+      expect(body.code).toBe('IOT_ERR_DEVICE_OFFLINE');
+      expect(body.message).toContain('offline');
+    });
+
+    it(`twoway - connected but not subscribed answers ${legacy ? 409 : 504}, saying not subscribed`, async () => {
+      const device = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN');
+      devices.push(device);
+      const res = await t.post(`${base}/twoway/dev-plain`, { method: 'x', expirationTime: soon() }, tenantToken);
+      expect(res.status).toBe(legacy ? 409 : 504);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_NOT_SUBSCRIBED');
+    });
+
+    it('a call waiting for a subscription is delivered when the device subscribes', async () => {
+      const pending = t.post(`${base}/twoway/dev-plain`, { method: 'late', params: [1, 2] }, tenantToken);
+      await new Promise((r) => setTimeout(r, 100));
+      await echoDevice('TOKEN_PLAIN');
+      const res = await pending;
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ method: 'late', params: [1, 2] });
+    });
+
+    it.each([
+      ['no method', {}],
+      ['empty method', { method: '' }],
+      ['method over 255 characters', { method: 'm'.repeat(256) }],
+      ['timeout not a number', { method: 'x', timeout: 'soon' }],
+      ['negative timeout', { method: 'x', timeout: -5 }],
+      ['persistent not a boolean', { method: 'x', persistent: 'yes' }],
+      ['requestUUID not a uuid', { method: 'x', requestUUID: 'abc' }],
+      ['body not an object', [1, 2]],
+      ['expirationTime in the past', { method: 'x', expirationTime: 1000 }],
+    ])('bad body (%s) answers 400', async (_name, body) => {
+      const res = await t.post(`${base}/twoway/dev-a`, body, customerToken);
+      expect(res.status).toBe(400);
+      const error = (await res.json()) as { status: number; code: string; errorCode: number; timestamp: number; message: string };
+      expect(error.status).toBe(400);
+      expect(error.code).toBe('IOT_ERR_BAD_REQUEST');
+      expect(error.errorCode).toBe(31);
+      expect(typeof error.timestamp).toBe('number');
+    });
+
+    it('bad JSON answers 400 IOT_ERR_INVALID_JSON', async () => {
+      const res = await t.post(`${base}/twoway/dev-a`, '{"method":', customerToken);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_INVALID_JSON');
+    });
+
+    it('wrong content type answers 400', async () => {
+      const res = await t.post(`${base}/twoway/dev-a`, 'method=x', customerToken, { 'content-type': 'application/x-www-form-urlencoded' });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_UNSUPPORTED_CONTENT_TYPE');
+    });
+
+    it('missing JWT answers 401', async () => {
+      const res = await t.post(`${base}/twoway/dev-a`, { method: 'x' });
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_UNAUTHORIZED');
+    });
+
+    it('garbage JWT answers 401', async () => {
+      const res = await t.post(`${base}/twoway/dev-a`, { method: 'x' }, 'not.a.jwt');
+      expect(res.status).toBe(401);
+    });
+
+    it('device of another customer answers 403', async () => {
+      const res = await t.post(`${base}/twoway/dev-a`, { method: 'x' }, otherCustomerToken);
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_FORBIDDEN');
+    });
+
+    it('customer user calling a device with no customer answers 403', async () => {
+      const res = await t.post(`${base}/twoway/dev-plain`, { method: 'x' }, customerToken);
+      expect(res.status).toBe(403);
+    });
+
+    it('SYS_ADMIN answers 403', async () => {
+      const res = await t.post(`${base}/twoway/dev-a`, { method: 'x' }, sysadminToken);
+      expect(res.status).toBe(403);
+    });
+
+    it('unknown device answers 404', async () => {
+      const res = await t.post(`${base}/twoway/no-such-device`, { method: 'x' }, tenantToken);
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_DEVICE_NOT_FOUND');
+    });
+
+    it('device of another tenant answers 404', async () => {
+      const res = await t.post(`${base}/twoway/dev-b`, { method: 'x' }, tenantToken);
+      expect(res.status).toBe(404);
+    });
+
+    it('body over 64 KiB answers 413', async () => {
+      const res = await t.post(`${base}/twoway/dev-a`, { method: 'x', params: 'p'.repeat(70 * 1024) }, customerToken);
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_PAYLOAD_TOO_LARGE');
+    });
+
+    it('persistent calls are refused with 501 until persistent storage exists', async () => {
+      const res = await t.post(`${base}/twoway/dev-a`, { method: 'x', persistent: true }, customerToken);
+      expect(res.status).toBe(501);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_PERSISTENT_UNSUPPORTED');
+    });
+
+    it('neither oneway nor twoway answers 404', async () => {
+      const res = await t.post(`${base}/sideways/dev-a`, { method: 'x' }, customerToken);
+      expect(res.status).toBe(404);
+    });
+  });
+}
+
+describe('REST RPC behaviour', () => {
+  it('plain Authorization: Bearer is accepted', async () => {
+    await echoDevice();
+    const res = await fetch(`${t.httpUrl}/api/rpc/twoway/dev-a`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${customerToken}` },
+      body: JSON.stringify({ method: 'ping' }),
+    });
+    expect(res.status).toBe(200);
+  });
+
+  it('a repeated requestUUID while the first is pending is the same call', async () => {
+    const { seen } = await echoDevice('TOKEN_A', () => undefined);
+    const requestUUID = '3f1c2a9e-7b1d-4c55-9d0a-1f2e3d4c5b6a';
+    const body = { method: 'once', requestUUID, expirationTime: soon(400) };
+    const [first, second] = await Promise.all([t.post('/api/rpc/twoway/dev-a', body, customerToken), t.post('/api/rpc/twoway/dev-a', body, customerToken)]);
+    expect([first.status, second.status]).toEqual([504, 504]);
+    expect(seen.filter((s) => s.method === 'once')).toHaveLength(1);
+  });
+
+  it('a timeout under 5000 ms without expirationTime is raised to 5000 ms', async () => {
+    await echoDevice('TOKEN_A', () => undefined);
+    const started = Date.now();
+    const res = await t.post('/api/rpc/twoway/dev-a', { method: 'slow', timeout: 100 }, customerToken);
+    expect(res.status).toBe(504);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4900);
+  }, 10_000);
+
+  it('an unknown path answers 404 JSON and a wrong method 405', async () => {
+    const missing = await fetch(`${t.httpUrl}/api/nothing`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { code: string }).code).toBe('IOT_ERR_NOT_FOUND');
+    const wrong = await fetch(`${t.httpUrl}/api/rpc/twoway/dev-a`);
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('POST');
+  });
+});
