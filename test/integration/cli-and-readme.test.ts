@@ -1,0 +1,149 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { answerRequests, connectDevice } from '../support/server.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL'); // the whole group: npm and the server it started
+    } catch {
+      // already gone
+    }
+  }
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function run(command: string, args: string[], env: Record<string, string> = {}) {
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const output = async (pattern: RegExp, timeoutMs = 15_000) => {
+    const started = Date.now();
+    while (!pattern.test(stdout)) {
+      if (Date.now() - started > timeoutMs) throw new Error(`no ${pattern} in output:\n${stdout}\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+  return { child, exited, output, get stdout() { return stdout; }, get stderr() { return stderr; } };
+}
+
+describe('standalone server', () => {
+  it('README quick start: npm start, a device subscribes, the login token buys a 200 with its reply', async () => {
+    const [httpPort, mqttPort] = [await freePort(), await freePort()];
+    const server = run('npm', ['start', '--silent'], { IOT_RPC_HTTP_PORT: String(httpPort), IOT_RPC_MQTT_PORT: String(mqttPort), IOT_RPC_HOST: '127.0.0.1' });
+    await server.output(/iot-rpc listening/);
+    const device = await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, 'PUMP_7_TOKEN');
+    try {
+      await answerRequests(device, () => ({ pumping: true }));
+      const login = await fetch(`http://127.0.0.1:${httpPort}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'customer@iot-rpc.local', password: 'customer' }),
+      });
+      const { token } = (await login.json()) as { token: string };
+      const res = await fetch(`http://127.0.0.1:${httpPort}/api/rpc/twoway/pump-7`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'X-Authorization': `Bearer ${token}` },
+        body: JSON.stringify({ method: 'setPump', params: { on: true } }),
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ pumping: true });
+    } finally {
+      device.end(true);
+    }
+    process.kill(-server.child.pid!, 'SIGTERM');
+    await server.exited;
+  });
+
+  it('SIGTERM answers pending callers and closes sessions before exiting', async () => {
+    const [httpPort, mqttPort] = [await freePort(), await freePort()];
+    const server = run('node', ['dist/cli.js', 'serve', '--config', 'examples/demo.json', '--host', '127.0.0.1', '--http-port', String(httpPort), '--mqtt-port', String(mqttPort)]);
+    await server.output(/iot-rpc listening/);
+    const device = await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, 'PUMP_7_TOKEN');
+    await answerRequests(device, () => undefined);
+    const deviceClosed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+    const login = await fetch(`http://127.0.0.1:${httpPort}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'tenant@iot-rpc.local', password: 'tenant' }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    const pending = fetch(`http://127.0.0.1:${httpPort}/api/rpc/twoway/pump-7`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'X-Authorization': `Bearer ${token}` },
+      body: JSON.stringify({ method: 'hang', timeout: 60_000 }),
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+    const res = await pending;
+    expect(res.status).toBe(503);
+    await deviceClosed;
+    expect(await server.exited).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(5000);
+  });
+
+  it('a bad config file is refused at start with the path and the reason', async () => {
+    mkdirSync(`${root}/test/.tmp`, { recursive: true });
+    const file = `${root}/test/.tmp/bad-config.json`;
+    writeFileSync(file, JSON.stringify({ jwt: { secret: 'x'.repeat(40) }, rpc: { maxPendingPerDevice: -1 } }));
+    const bad = run('node', ['dist/cli.js', 'serve', '--config', file]);
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr).toContain(file);
+    expect(bad.stderr).toContain('rpc.maxPendingPerDevice');
+    const missing = run('node', ['dist/cli.js', 'serve', '--config', `${root}/test/.tmp/none.json`]);
+    expect(await missing.exited).toBe(2);
+    expect(missing.stderr).toContain('cannot read config file');
+    writeFileSync(file, '{ not json');
+    const broken = run('node', ['dist/cli.js', 'serve', '--config', file]);
+    expect(await broken.exited).toBe(2);
+    expect(broken.stderr).toContain('not valid JSON');
+    const port = run('node', ['dist/cli.js', 'serve', '--http-port', 'eighty']);
+    expect(await port.exited).toBe(2);
+    expect(port.stderr).toContain('--http-port must be a port number');
+  });
+});
+
+describe('README embedding example', () => {
+  it('runs as written (with free ports) and prints the device reply', async () => {
+    const readme = readFileSync(`${root}/README.md`, 'utf8');
+    const section = readme.slice(readme.indexOf('## Embedding'));
+    const code = /```js\n([\s\S]*?)```/.exec(section)![1]!;
+    expect(code.split('\n').filter((l) => l.trim() !== '').length).toBeLessThanOrEqual(20);
+    const [httpPort, mqttPort] = [await freePort(), await freePort()];
+    mkdirSync(`${root}/test/.tmp`, { recursive: true });
+    const file = `${root}/test/.tmp/readme-example.mjs`;
+    writeFileSync(file, code.replace('httpPort: 8080', `httpPort: ${httpPort}`).replace('mqttPort: 1883', `mqttPort: ${mqttPort}`));
+    const example = run('node', [file]);
+    const device = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, { username: 'LAMP_1_TOKEN', reconnectPeriod: 50 });
+    device.on('connect', () => device.subscribe('v1/devices/me/rpc/request/+', { qos: 1 }));
+    device.on('message', (topic, payload) => {
+      const { params } = JSON.parse(payload.toString()) as { params: unknown };
+      device.publish(topic.replace('request', 'response'), JSON.stringify({ state: params }));
+    });
+    try {
+      expect(await example.exited).toBe(0);
+    } finally {
+      device.end(true);
+      rmSync(file, { force: true });
+    }
+    expect(example.stdout).toContain("lamp-1 answered { state: { on: true } }");
+  });
+});

@@ -1,0 +1,93 @@
+import { createServer } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRpcServer } from '../../src/index.js';
+import { USERS, answerRequests, connectDevice, startTestServer, testConfig } from '../support/server.js';
+
+describe('embedding in an application', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('the REST API and MQTT over WebSocket mount in the application own node:http server', async () => {
+    const rpc = createRpcServer({ config: testConfig(), httpPort: null, mqttPort: null, logger: false });
+    await rpc.listen();
+    cleanups.push(() => rpc.close());
+    const app = createServer((req, res) => {
+      if (req.url === '/health') {
+        res.end('ok');
+        return;
+      }
+      rpc.httpHandler(req, res);
+    });
+    app.on('upgrade', (req, socket, head) => rpc.handleUpgrade(req, socket, head));
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => app.close(() => resolve())));
+    const base = `http://127.0.0.1:${(app.address() as { port: number }).port}`;
+    expect(await (await fetch(`${base}/health`)).text()).toBe('ok');
+    const device = await connectDevice(`${base.replace('http', 'ws')}/mqtt`, 'TOKEN_A', { protocolVersion: 5 });
+    cleanups.push(() => void device.end(true));
+    await answerRequests(device, (method) => ({ method, via: 'app server' }));
+    const login = (await (await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USERS.customer.email, password: USERS.customer.password }) })).json()) as { token: string };
+    const res = await fetch(`${base}/api/rpc/twoway/dev-a`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-authorization': `Bearer ${login.token}` },
+      body: JSON.stringify({ method: 'hello' }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ method: 'hello', via: 'app server' });
+  });
+
+  it('devices added through the library connect and are called like configured ones', async () => {
+    const t = await startTestServer();
+    cleanups.push(() => t.close());
+    const added = t.server.devices.add({ name: 'Added', tenantId: 'tenant-a', accessToken: 'ADDED' });
+    expect(t.server.devices.get(added.id)).toEqual(added);
+    const device = await connectDevice(t.mqttUrl, 'ADDED');
+    cleanups.push(() => void device.end(true));
+    await answerRequests(device, () => [1, 2, 3]);
+    await expect(t.server.call(added.id, { method: 'list' })).resolves.toEqual([1, 2, 3]);
+    expect(t.server.devices.list('tenant-a').data.map((d) => d.id)).toContain(added.id);
+    expect(t.server.devices.remove(added.id)).toBe(true);
+    await expect(t.server.call(added.id, { method: 'list' })).rejects.toMatchObject({ code: 'IOT_ERR_DEVICE_NOT_FOUND' });
+  });
+
+  it('call() validates its input', async () => {
+    const t = await startTestServer();
+    cleanups.push(() => t.close());
+    await expect(t.server.call('dev-a', { method: '' })).rejects.toMatchObject({ code: 'IOT_ERR_BAD_REQUEST' });
+    await expect(t.server.call('dev-a', { method: 'x', timeout: Number.NaN })).rejects.toMatchObject({ code: 'IOT_ERR_BAD_REQUEST' });
+    await expect(t.server.call('ghost', { method: 'x' })).rejects.toMatchObject({ code: 'IOT_ERR_DEVICE_NOT_FOUND', status: 404 });
+  });
+
+  it('a bad configuration object is refused with the path of the bad field', () => {
+    expect(() => createRpcServer({ config: { jwt: { secret: 'short' } }, logger: false })).toThrow(/jwt\.secret: must be at least 32 characters/);
+    expect(() =>
+      createRpcServer({ config: { jwt: { secret: 'x'.repeat(40) }, devices: [{ name: 'd', tenantId: 'nowhere' }] }, logger: false }),
+    ).toThrow(/devices\.0\.tenantId: unknown tenant nowhere/);
+    expect(() => createRpcServer({ config: { jwt: { secret: 'x'.repeat(40) }, rpc: { ordering: 'random' } } as never, logger: false })).toThrow(/rpc\.ordering/);
+  });
+});
+
+describe('graceful close', () => {
+  it('answers pending callers (REST 503, library IOT_ERR_SHUTTING_DOWN), tells MQTT 5 devices, and refuses new calls', async () => {
+    const t = await startTestServer();
+    const token = await t.login(USERS.customer);
+    const device = await connectDevice(t.mqttUrl, 'TOKEN_A', { protocolVersion: 5 });
+    await answerRequests(device, () => undefined);
+    const disconnect = new Promise<number | undefined>((resolve) => device.on('disconnect', (packet) => resolve(packet.reasonCode)));
+    const rest = t.post('/api/rpc/twoway/dev-a', { method: 'hang' }, token);
+    const library = t.server.call('dev-a', { method: 'hang', timeout: 60_000 });
+    library.catch(() => {});
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = t.close();
+    const res = await rest;
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_SHUTTING_DOWN');
+    await expect(library).rejects.toMatchObject({ code: 'IOT_ERR_SHUTTING_DOWN' });
+    expect(await disconnect).toBe(0x8b);
+    await closing;
+    await expect(t.server.call('dev-a', { method: 'late' })).rejects.toMatchObject({ code: 'IOT_ERR_SHUTTING_DOWN' });
+    device.end(true);
+  });
+});
