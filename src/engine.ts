@@ -1,12 +1,11 @@
 import type { Logger } from 'pino';
-import { ActorSystem } from './actors/system.js';
-import { HandlerRegistry } from './client-rpc/handler-registry.js';
+import { ActorSystem } from './actors/index.js';
+import { TokenService } from './api/index.js';
+import { HandlerRegistry } from './client-rpc/index.js';
 import type { ServerConfig } from './config.js';
 import { RpcError } from './errors.js';
-import { DeviceRegistry, type Device } from './registry/device-registry.js';
-import { UserDirectory } from './registry/user-directory.js';
-import { DeadlineScheduler } from './scheduling/deadline-scheduler.js';
-import { TokenService } from './api/auth/token-service.js';
+import { DeviceRegistry, UserDirectory, type Device } from './registry/index.js';
+import { DeadlineScheduler } from './scheduling/index.js';
 import type { TransportContext } from './transports/transport-context.js';
 
 export interface CallOptions {

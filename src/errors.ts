@@ -40,6 +40,7 @@ export const ERRORS = {
   IOT_ERR_QUEUE_FULL: define(429, 429, '4.29', 33, true, (d) => `Too many pending calls for device ${d}`),
   IOT_ERR_DEVICE_OFFLINE: define(504, 409, '5.04', 2, true, (d) => `No subscribed session before the deadline: device ${d} is offline`),
   IOT_ERR_NOT_SUBSCRIBED: define(504, 409, '5.04', 2, true, (d) => `No subscribed session before the deadline: device ${d} is connected but not subscribed to RPC`),
+  IOT_ERR_STILL_QUEUED: define(504, 408, '5.04', 2, true, (d) => `Not sent before the deadline: device ${d} is subscribed, but the call was still queued behind earlier calls or could not be written`),
   IOT_ERR_NO_REPLY_SENT: define(504, 408, '5.04', 2, true, (d) => `Sent, no reply before the deadline: device ${d} did not acknowledge or answer the request`),
   IOT_ERR_NO_REPLY_DELIVERED: define(504, 408, '5.04', 2, true, (d) => `Delivered, no reply before the deadline: device ${d} acknowledged the request but did not answer`),
   IOT_ERR_DEVICE_REMOVED: define(410, 410, '4.04', 32, false, (d) => `Device ${d} was deleted while the call was pending`),

@@ -11,7 +11,7 @@ export type {
   NewDevice,
   Page,
 } from './server.js';
-export type { CallEvent, CallStatus, SessionEvent, DeliveryOrder } from './actors/system.js';
+export type { CallEvent, CallStatus, SessionEvent, DeliveryOrder } from './actors/index.js';
 export type { ServerConfigInput as ServerConfig } from './config.js';
 export { RpcError, ERRORS } from './errors.js';
 export type { ErrorCode, ErrorBody } from './errors.js';

@@ -2,13 +2,13 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import type { ActorSystemEvents } from './actors/system.js';
-import { createHttpApi, type HttpHandler } from './api/http-api.js';
-import type { CallingDevice, ClientRpcHandler } from './client-rpc/handler-registry.js';
+import type { ActorSystemEvents } from './actors/index.js';
+import { createHttpApi, type HttpHandler } from './api/index.js';
+import type { CallingDevice, ClientRpcHandler } from './client-rpc/index.js';
 import { parseConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { RpcEngine, type CallOptions } from './engine.js';
-import type { Device, NewDevice, Page } from './registry/device-registry.js';
-import { MqttServer } from './transports/mqtt/server.js';
+import type { Device, NewDevice, Page } from './registry/index.js';
+import { MqttServer } from './transports/mqtt/index.js';
 
 export interface RpcServerOptions {
   /** The configuration object (the same shape as the config file); validated. */

@@ -32,6 +32,7 @@ export class CallRecord implements DeadlineTarget {
     readonly id: number,
     readonly method: string,
     readonly params: unknown,
+    readonly paramsJson: string,
     readonly oneway: boolean,
     readonly deadline: number,
     readonly requestUUID: string | undefined,

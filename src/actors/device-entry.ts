@@ -1,5 +1,5 @@
 import type { Actor } from 'xstate';
-import type { RpcError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { CallRecord } from './call-record.js';
 import type { DeviceSessionMachine } from './device-session.machine.js';
 import type { SessionLink } from './session-link.js';
@@ -18,7 +18,8 @@ export class DeviceEntry {
   unacknowledged = 0;
   unanswered = 0;
   pumping = false;
-  closeError: RpcError | undefined;
+  /** Why the device is closing: every pending call fails with a fresh error of this code. */
+  closeCode: ErrorCode | undefined;
   #lastId = 0;
 
   constructor(readonly deviceId: string) {}

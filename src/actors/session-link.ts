@@ -3,6 +3,8 @@ export interface OutgoingRequest {
   readonly id: number;
   readonly method: string;
   readonly params: unknown;
+  /** `params` as JSON, serialized once when the call started. */
+  readonly paramsJson: string;
   /** Epoch ms after which the request is worthless (MQTT 5 Message Expiry). */
   readonly deadline: number;
 }
@@ -11,6 +13,7 @@ export interface OutgoingRequest {
  * - `sent`: written; the device's acknowledgement (PUBACK, CoAP ACK) is awaited.
  * - `delivered`: handed over with no acknowledgement to wait for (QoS 0).
  * - `failed`: could not be written; the call stays queued.
+ * A link that throws fails that one call (IOT_ERR_INTERNAL).
  */
 export type DeliveryResult = 'sent' | 'delivered' | 'failed';
 

@@ -8,6 +8,9 @@ import { deviceSessionMachines, type DeviceSessionMachine, type DeviceSessionSta
 import { pendingCallMachines, type CallOutcome, type PendingCallMachine, type StartState } from './pending-call.machine.js';
 import type { CloseReason, DeliveryResult, SessionLink } from './session-link.js';
 
+/** requestUUIDs are the caller's: one device's call is never joined by a call to another. */
+const uuidKey = (deviceId: string, requestUUID: string) => `${deviceId}\u0000${requestUUID}`;
+
 export type DeliveryOrder = 'burst' | 'sequential-on-ack' | 'sequential-on-reply';
 
 export interface ActorSystemOptions {
@@ -85,9 +88,16 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   call(deviceId: string, request: CallRequest): Promise<unknown> {
     if (this.#closed) return Promise.reject(new RpcError('IOT_ERR_SHUTTING_DOWN'));
     if (request.requestUUID !== undefined) {
-      const running = this.#byUUID.get(request.requestUUID);
+      const running = this.#byUUID.get(uuidKey(deviceId, request.requestUUID));
       if (running !== undefined) return this.#join(running);
     }
+    let paramsJson: string | undefined;
+    try {
+      paramsJson = JSON.stringify(request.params);
+    } catch (error) {
+      return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', `params cannot be sent as JSON: ${(error as Error).message}`));
+    }
+    if (paramsJson === undefined) return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', 'params cannot be sent as JSON'));
     const entry = this.#entryFor(deviceId);
     if (entry.calls.size >= this.#options.maxPendingPerDevice) {
       this.#dropIfIdle(entry);
@@ -99,6 +109,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         entry.nextRequestId(),
         request.method,
         request.params,
+        paramsJson,
         request.oneway,
         request.deadline,
         request.requestUUID,
@@ -106,7 +117,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         this.#deadlineReached,
       );
       entry.calls.set(record.id, record);
-      if (record.requestUUID !== undefined) this.#byUUID.set(record.requestUUID, { record, joiners: [] });
+      if (record.requestUUID !== undefined) this.#byUUID.set(uuidKey(deviceId, record.requestUUID), { record, joiners: [] });
       record.deadlineKey = this.#options.scheduler.schedule(record.deadline, record);
       this.#start(entry, record);
     });
@@ -189,14 +200,14 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   removeDevice(deviceId: string): void {
     const entry = this.#devices.get(deviceId);
     if (entry === undefined) return;
-    this.#closeEntry(entry, new RpcError('IOT_ERR_DEVICE_REMOVED', deviceId), 'removed');
+    this.#closeEntry(entry, 'IOT_ERR_DEVICE_REMOVED', 'removed');
   }
 
   /** Every pending caller is answered and every session closed. */
   close(): void {
     this.#closed = true;
     for (const entry of [...this.#devices.values()]) {
-      this.#closeEntry(entry, new RpcError('IOT_ERR_SHUTTING_DOWN'), 'shutdown');
+      this.#closeEntry(entry, 'IOT_ERR_SHUTTING_DOWN', 'shutdown');
     }
   }
 
@@ -213,8 +224,8 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     return entry;
   }
 
-  #closeEntry(entry: DeviceEntry, error: RpcError, reason: CloseReason): void {
-    entry.closeError = error;
+  #closeEntry(entry: DeviceEntry, code: ErrorCode, reason: CloseReason): void {
+    entry.closeCode = code;
     const link = entry.link;
     entry.link = null;
     entry.subscribed = false;
@@ -226,7 +237,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   }
 
   #dropIfIdle(entry: DeviceEntry): void {
-    if (entry.link === null && entry.calls.size === 0 && entry.closeError === undefined && this.#devices.get(entry.deviceId) === entry) {
+    if (entry.link === null && entry.calls.size === 0 && entry.closeCode === undefined && this.#devices.get(entry.deviceId) === entry) {
       entry.actor.stop();
       this.#devices.delete(entry.deviceId);
     }
@@ -247,22 +258,35 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     let state: StartState = 'queued';
     if (entry.subscribed && entry.queue.length === 0 && this.#mayDispatch(entry)) {
       const result = this.#deliver(entry, record);
-      if (result !== 'failed') state = result;
+      if (result instanceof RpcError) record.failure = result;
+      else if (result !== 'failed') state = result;
     }
-    if (state === 'queued') entry.queue.push(record);
+    if (state === 'queued' && record.failure === undefined) entry.queue.push(record);
     const machines = record.oneway ? pendingCallMachines.oneway : pendingCallMachines.twoway;
     let machine: PendingCallMachine = machines.queued;
     if (state === 'sent') machine = machines.sent;
     else if (state === 'delivered' && !record.oneway) machine = pendingCallMachines.twoway.delivered;
     this.#setPhase(record, state === 'delivered' && record.oneway ? 'queued' : state);
     record.actor = createActor(this.#pendingCall.get(machine)!, { input: record });
-    if (state !== 'delivered' || record.oneway) this.#emitCall(record, state === 'sent' ? 'sent' : 'queued');
+    if (state !== 'delivered') this.#emitCall(record, state);
     record.actor.start();
     if (state === 'delivered' && record.oneway) record.actor.send({ type: 'HANDED_OVER' });
+    if (record.failure !== undefined) record.actor.send({ type: 'FAILED' });
   }
 
-  #deliver(entry: DeviceEntry, record: CallRecord): DeliveryResult {
-    return entry.link!.deliver({ id: record.id, method: record.method, params: record.params, deadline: record.deadline });
+  /** A link that throws fails only the call it was given. */
+  #deliver(entry: DeviceEntry, record: CallRecord): DeliveryResult | RpcError {
+    try {
+      return entry.link!.deliver({
+        id: record.id,
+        method: record.method,
+        params: record.params,
+        paramsJson: record.paramsJson,
+        deadline: record.deadline,
+      });
+    } catch (error) {
+      return new RpcError('IOT_ERR_INTERNAL', `the ${entry.link?.transport} transport could not deliver the call: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   #pump(entry: DeviceEntry): void {
@@ -274,7 +298,10 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         const result = this.#deliver(entry, record);
         if (result === 'failed') break;
         entry.queue.shift();
-        if (result === 'sent') {
+        if (result instanceof RpcError) {
+          record.failure = result;
+          record.actor!.send({ type: 'FAILED' });
+        } else if (result === 'sent') {
           this.#setPhase(record, 'sent');
           this.#emitCall(record, 'sent');
           record.actor!.send({ type: 'SENT' });
@@ -323,10 +350,15 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         code = phaseBefore === 'sent' ? 'IOT_ERR_NO_REPLY_SENT' : 'IOT_ERR_NO_REPLY_DELIVERED';
         break;
       case 'expired':
-        code = record.device.connected ? 'IOT_ERR_NOT_SUBSCRIBED' : 'IOT_ERR_DEVICE_OFFLINE';
+        if (!record.device.connected) code = 'IOT_ERR_DEVICE_OFFLINE';
+        else if (!record.device.subscribed) code = 'IOT_ERR_NOT_SUBSCRIBED';
+        else code = 'IOT_ERR_STILL_QUEUED';
         break;
-      case 'failed':
-        return record.failure ?? record.device.closeError ?? new RpcError('IOT_ERR_INTERNAL', 'call failed');
+      case 'failed': {
+        if (record.failure !== undefined) return record.failure;
+        const closeCode = record.device.closeCode;
+        return closeCode === undefined ? new RpcError('IOT_ERR_INTERNAL', 'call failed') : new RpcError(closeCode, deviceId);
+      }
       case 'deleted':
         return new RpcError('IOT_ERR_CALL_DELETED', `call ${record.id} to device ${deviceId}`);
     }
@@ -351,9 +383,10 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       record.failure = error;
     }
     if (record.requestUUID !== undefined) {
-      const running = this.#byUUID.get(record.requestUUID);
+      const key = uuidKey(entry.deviceId, record.requestUUID);
+      const running = this.#byUUID.get(key);
       if (running?.record === record) {
-        this.#byUUID.delete(record.requestUUID);
+        this.#byUUID.delete(key);
         for (const joiner of running.joiners) joiner(record);
       }
     }
@@ -426,10 +459,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       closeDevice: ({ context }) => {
         const entry = context.entry;
         entry.queue = [];
-        for (const record of [...entry.calls.values()]) {
-          record.failure ??= entry.closeError;
-          record.actor!.send({ type: 'FAILED' });
-        }
+        for (const record of [...entry.calls.values()]) record.actor!.send({ type: 'FAILED' });
         if (this.#devices.get(entry.deviceId) === entry) this.#devices.delete(entry.deviceId);
       },
     },

@@ -9,6 +9,14 @@ import { rpcRoute } from './routes/rpc.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** Every route: path parameters and the query string, already split by the router. */
+export type RouteHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  params: Record<string, string | undefined>,
+  searchParams: Record<string, string>,
+) => Promise<void>;
+
 /**
  * The REST API as a plain `(req, res)` handler, so an embedding application can
  * mount it in its own node:http server. Routing by find-my-way (fastify's
@@ -29,10 +37,8 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
       }
     },
   });
-  const on = (method: 'GET' | 'POST' | 'DELETE', path: string, handler: (...args: never[]) => Promise<void>) => {
-    router.on(method, path, (req, res, params, _store, searchParams) => {
-      void (handler as (...args: unknown[]) => Promise<void>)(req, res, params, searchParams);
-    });
+  const on = (method: 'GET' | 'POST' | 'DELETE', path: string, handler: RouteHandler) => {
+    router.on(method, path, (req, res, params, _store, searchParams) => void handler(req, res, params, searchParams));
   };
   on('POST', '/api/auth/login', loginRoute(engine));
   on('POST', '/api/auth/token', refreshRoute(engine));

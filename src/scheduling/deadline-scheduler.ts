@@ -37,8 +37,10 @@ export class DeadlineScheduler {
       this.#heap.push(key);
       if (key < this.#armedKey) this.#arm(key);
     }
-    bucket.add(target);
-    this.#count++;
+    if (!bucket.has(target)) {
+      bucket.add(target);
+      this.#count++;
+    }
     return key;
   }
 
@@ -60,8 +62,8 @@ export class DeadlineScheduler {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#armedKey = key;
     const delay = Math.max(0, key * this.#resolutionMs - Date.now());
+    // Not unref'd: a pending deadline is a caller waiting for an answer.
     this.#timer = setTimeout(this.#fire, delay);
-    this.#timer.unref?.();
   }
 
   readonly #fire = (): void => {

@@ -1,7 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { RpcEngine } from '../../engine.js';
 import { RpcError } from '../../errors.js';
+import type { RouteHandler } from '../http-api.js';
 import { readJsonBody, sendError, sendJson } from '../http-io.js';
 import { describeIssues } from './rpc.js';
 
@@ -9,8 +9,8 @@ const loginSchema = z.object({ username: z.string().min(1), password: z.string()
 const refreshSchema = z.object({ refreshToken: z.string().min(1) });
 
 /** `POST /api/auth/login {"username","password"}` → `{"token","refreshToken"}`. */
-export function loginRoute(engine: RpcEngine) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+export function loginRoute(engine: RpcEngine): RouteHandler {
+  return async (req, res) => {
     try {
       const parsed = loginSchema.safeParse(await readJsonBody(req, engine.maxHttpBodyBytes));
       if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
@@ -24,8 +24,8 @@ export function loginRoute(engine: RpcEngine) {
 }
 
 /** `POST /api/auth/token {"refreshToken"}` → a new pair, for a user who still exists. */
-export function refreshRoute(engine: RpcEngine) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+export function refreshRoute(engine: RpcEngine): RouteHandler {
+  return async (req, res) => {
     try {
       const parsed = refreshSchema.safeParse(await readJsonBody(req, engine.maxHttpBodyBytes));
       if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));

@@ -1,10 +1,10 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { RpcEngine } from '../../engine.js';
 import { RpcError } from '../../errors.js';
 import type { Device } from '../../registry/device-registry.js';
 import type { Principal } from '../auth/token-service.js';
 import { authenticate, requireDeviceAccess, requireTenantAdmin } from '../access.js';
+import type { RouteHandler } from '../http-api.js';
 import { readJsonBody, sendError, sendJson } from '../http-io.js';
 import { describeIssues } from './rpc.js';
 
@@ -35,9 +35,7 @@ function view(engine: RpcEngine, device: Device, principal: Principal) {
   };
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string | undefined>, searchParams: Record<string, string>) => Promise<void>;
-
-function guarded(run: Handler): Handler {
+function guarded(run: RouteHandler): RouteHandler {
   return async (req, res, params, searchParams) => {
     try {
       await run(req, res, params, searchParams);

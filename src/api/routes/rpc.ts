@@ -1,8 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { RpcEngine } from '../../engine.js';
 import { RpcError } from '../../errors.js';
 import { authenticate, requireDeviceAccess } from '../access.js';
+import type { RouteHandler } from '../http-api.js';
 import { readJsonBody, sendEmpty, sendError, sendJson } from '../http-io.js';
 
 /** ThingsBoard's minimum processing timeout when no expirationTime is given. */
@@ -24,8 +24,8 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 /** `POST /api/rpc/{oneway|twoway}/{deviceId}` and, with `legacy`, `/api/plugins/rpc/…`. */
-export function rpcRoute(engine: RpcEngine, legacy: boolean) {
-  return async (req: IncomingMessage, res: ServerResponse, params: { kind?: string; deviceId?: string }): Promise<void> => {
+export function rpcRoute(engine: RpcEngine, legacy: boolean): RouteHandler {
+  return async (req, res, params) => {
     try {
       const kind = params.kind;
       if (kind !== 'oneway' && kind !== 'twoway') throw new RpcError('IOT_ERR_NOT_FOUND', `${req.url}: expected /oneway/ or /twoway/`);

@@ -169,7 +169,7 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     const packet: Packet = {
       cmd: 'publish',
       topic: topics.request + request.id,
-      payload: JSON.stringify({ method: request.method, params: request.params }),
+      payload: `{"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`,
       qos,
       dup: false,
       retain: false,

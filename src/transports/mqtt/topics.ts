@@ -65,18 +65,47 @@ export function isValidTopicFilter(filter: string): boolean {
   });
 }
 
-const DEVICE_NAMESPACES = ['v1/devices/me/', 'v2/', 'v1/gateway/'];
+/** Where a device may subscribe: its own topics (ThingsBoard's `me`), the short form, and gateway topics. */
+const DEVICE_NAMESPACES = [['v1', 'devices', 'me'], ['v2'], ['v1', 'gateway']];
+/** A filter subscribes to requests when it matches any request id, so two samples. */
+const SAMPLE_REQUESTS = { v1: ['v1/devices/me/rpc/request/1', 'v1/devices/me/rpc/request/2'], v2: ['v2/r/req/1', 'v2/r/req/2'] } as const;
+
+/** [MQTT-4.7]: does `filter` match the topic name `topic`? */
+export function topicMatches(filter: string, topic: string): boolean {
+  const filterLevels = filter.split('/');
+  const topicLevels = topic.split('/');
+  for (let i = 0; i < filterLevels.length; i++) {
+    const level = filterLevels[i];
+    if (level === '#') return true;
+    if (i >= topicLevels.length) return false;
+    if (level !== '+' && level !== topicLevels[i]) return false;
+  }
+  return filterLevels.length === topicLevels.length;
+}
+
+function reachesNamespace(levels: string[], namespace: string[]): boolean {
+  for (let i = 0; i < namespace.length; i++) {
+    const level = levels[i];
+    if (level === undefined) return false;
+    if (level === '#') return true;
+    if (level !== '+' && level !== namespace[i]) return false;
+  }
+  return levels.length > namespace.length;
+}
 
 /**
- * A device may subscribe to the RPC request topics (which make it subscribed)
- * and to anything else in its own namespace (attribute topics that ThingsBoard
- * firmware subscribes to as well), which is granted and stays quiet.
+ * A filter that matches the RPC request topics makes the device subscribed
+ * (`v1/devices/me/rpc/request/+`, but also `v1/#` or `#`). Any other filter
+ * that can match a topic of the device's own namespace (attribute topics that
+ * ThingsBoard firmware subscribes to as well) is granted and stays quiet; the
+ * rest is not the device's to read.
  */
 export function classifySubscription(filter: string): FilterClass {
   if (!isValidTopicFilter(filter)) return { kind: 'invalid' };
-  if (filter === RPC_TOPICS.v1.requestFilter || filter === 'v1/devices/me/rpc/request/#') return { kind: 'rpc-requests', style: 'v1' };
-  if (filter === RPC_TOPICS.v2.requestFilter || filter === 'v2/r/req/#') return { kind: 'rpc-requests', style: 'v2' };
-  if (DEVICE_NAMESPACES.some((ns) => filter.startsWith(ns) || ns.startsWith(filter.replace(/#$/, '')))) return { kind: 'accepted' };
+  if (SAMPLE_REQUESTS.v1.every((topic) => topicMatches(filter, topic))) return { kind: 'rpc-requests', style: 'v1' };
+  if (SAMPLE_REQUESTS.v2.every((topic) => topicMatches(filter, topic))) return { kind: 'rpc-requests', style: 'v2' };
+  const levels = filter.split('/');
+  if (DEVICE_NAMESPACES.some((namespace) => reachesNamespace(levels, namespace))) return { kind: 'accepted' };
   return { kind: 'not-authorized' };
 }
 

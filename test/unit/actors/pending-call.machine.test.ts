@@ -21,6 +21,7 @@ function fakeRecord(oneway: boolean): CallRecord {
     7,
     'setLed',
     { on: true },
+    '{"on":true}',
     oneway,
     Date.now() + 10_000,
     undefined,
@@ -239,6 +240,13 @@ describe('pending call - start states', () => {
 });
 
 describe('pending call - paths', () => {
+  beforeEach(() => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
   it('twoway - reply before ack (REPLIED in sent) completes the call without markDelivered', () => {
     const call = run(twoway.sent, false);
     call.send('REPLIED', 'ACKED');

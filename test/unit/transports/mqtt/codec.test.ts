@@ -241,7 +241,12 @@ describe('decodeFrame / encodePacket', () => {
     ['PUBLISH with both QoS bits set', '3600'],
     ['truncated PUBLISH', '3005000376'],
     ['body shorter than its declared length', '30ff'],
+    ['PUBLISH whose topic length runs past its body', '320510ff000102'],
+    ['SUBSCRIBE whose topic length runs past its body', '820600010010ff01'],
   ])('%s is a MalformedPacketError, and the shared parser still decodes the next good frame', (_name, hex) => {
+    expect(() => decodeFrame(Buffer.from(hex, 'hex'), 4)).toThrow(MalformedPacketError);
+    const connect: Packet = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'next', keepalive: 30, username: 'T' };
+    expect(decodeFrame(encodePacket(connect, 4), 4)).toMatchObject(connect as object);
     expect(() => decodeFrame(Buffer.from(hex, 'hex'), 4)).toThrow(MalformedPacketError);
     const good = publish(10, 21);
     expect(decodeFrame(encodePacket(good, 4), 4)).toMatchObject(good as object);

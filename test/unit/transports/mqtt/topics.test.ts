@@ -81,6 +81,13 @@ describe('classifySubscription', () => {
     ['v1/devices/me/rpc/request/#', 'v1'],
     ['v2/r/req/+', 'v2'],
     ['v2/r/req/#', 'v2'],
+    ['#', 'v1'],
+    ['v1/#', 'v1'],
+    ['v1/devices/me/#', 'v1'],
+    ['v1/devices/me/rpc/#', 'v1'],
+    ['+/devices/me/rpc/request/+', 'v1'],
+    ['v2/#', 'v2'],
+    ['v2/+/req/+', 'v2'],
   ] as const)('%s subscribes to RPC requests (%s)', (filter, style) => {
     expect(classifySubscription(filter)).toEqual({ kind: 'rpc-requests', style });
   });
@@ -96,7 +103,7 @@ describe('classifySubscription', () => {
     expect(classifySubscription(filter)).toEqual({ kind: 'accepted' });
   });
 
-  it.each(['v1/devices/other/rpc/request/+', 'foo/#', 'foo', '+/devices/me/rpc/request/+', '$SYS/#', 'v3/r/req/+'])(
+  it.each(['v1/devices/other/rpc/request/+', 'foo/#', 'foo', 'v1/devices', 'x/devices/me/#', '$SYS/#', 'v3/r/req/+'])(
     '%s outside the device namespace is not authorized',
     (filter) => {
       expect(classifySubscription(filter)).toEqual({ kind: 'not-authorized' });

@@ -1,0 +1,2 @@
+export { HandlerRegistry } from './handler-registry.js';
+export type { CallingDevice, ClientRpcHandler } from './handler-registry.js';

@@ -1,0 +1,2 @@
+export { DeadlineScheduler } from './deadline-scheduler.js';
+export type { DeadlineTarget } from './deadline-scheduler.js';

@@ -1,0 +1,2 @@
+export { MemoryDevice } from './memory-device.js';
+export type { MemoryDeviceOptions } from './memory-device.js';

@@ -1,0 +1,1 @@
+export { MqttServer } from './server.js';
