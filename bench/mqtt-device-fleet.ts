@@ -2,7 +2,7 @@
  * A fleet of MQTT devices in their own process (the `mqtt` package, one client
  * per device) that answer every RPC by echoing its params. Started by the
  * benchmark scripts with `fork`; reports `{ready}` over IPC once all are
- * connected and subscribed.
+ * connected and subscribed (`--idle`: subscribed, never called).
  *
  *   tsx bench/mqtt-device-fleet.ts --url mqtt://127.0.0.1:1883 --devices 1000 --token-prefix bench- [--idle] [--qos 1]
  */
@@ -43,8 +43,8 @@ async function connectOne(index: number): Promise<MqttClient> {
       const request = JSON.parse(payload.toString()) as { params: unknown };
       client.publish(`v1/devices/me/rpc/response/${id}`, JSON.stringify(request.params));
     });
-    await client.subscribeAsync('v1/devices/me/rpc/request/+', { qos });
   }
+  await client.subscribeAsync('v1/devices/me/rpc/request/+', { qos });
   return client;
 }
 

@@ -115,7 +115,7 @@ async function idleHeap(): Promise<void> {
   const after = process.memoryUsage();
   console.log(
     JSON.stringify({
-      scenario: 'idle-devices (MQTT 3.1.1, connected, not subscribed)',
+      scenario: 'idle-devices (MQTT 3.1.1, connected and subscribed to RPC, QoS 1)',
       devices: deviceCount,
       connectSeconds: Number(connectSeconds.toFixed(2)),
       heapBytesPerDevice: Math.round((after.heapUsed - before.heapUsed) / deviceCount),

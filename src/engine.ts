@@ -58,6 +58,7 @@ export class RpcEngine implements TransportContext {
       scheduler: this.scheduler,
       ordering: config.rpc.ordering,
       maxPendingPerDevice: config.rpc.maxPendingPerDevice,
+      reportError: (error) => logger.error({ err: error }, 'an actor effect failed'),
     });
     this.clientRpc = new HandlerRegistry(this.scheduler, config.rpc.clientSideTimeoutMs);
     this.tokens = new TokenService(config.jwt);

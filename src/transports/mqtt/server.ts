@@ -2,7 +2,87 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { TransportContext } from '../transport-context.js';
 import { MqttConnection } from './connection.js';
+import { REASON } from './reason-codes.js';
 import type { MqttWire } from './wire.js';
+
+/**
+ * Idle connections are most of a server's memory, so each holds no closures:
+ * the socket listeners are module-level functions that find the connection
+ * on the socket, and the wires are small classes.
+ */
+const CONNECTION = Symbol('mqttConnection');
+type Carrier = { [CONNECTION]?: MqttConnection; [SERVER]?: MqttServer };
+const SERVER = Symbol('mqttServer');
+
+class TcpWire implements MqttWire {
+  readonly kind = 'mqtt';
+  constructor(readonly socket: Socket) {}
+  get remoteAddress(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+  }
+  write(bytes: Buffer): boolean {
+    if (this.socket.destroyed) return false;
+    this.socket.write(bytes);
+    return true;
+  }
+  end(): void {
+    this.socket.end();
+  }
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+class WebSocketWire implements MqttWire {
+  readonly kind = 'mqtt-ws';
+  constructor(
+    readonly ws: WebSocket,
+    readonly remoteAddress: string,
+  ) {}
+  write(bytes: Buffer): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return false;
+    this.ws.send(bytes);
+    return true;
+  }
+  end(): void {
+    this.ws.close(1000);
+  }
+  destroy(): void {
+    this.ws.terminate();
+  }
+}
+
+function onSocketData(this: Socket & Carrier, chunk: Buffer): void {
+  this[CONNECTION]!.onData(chunk);
+}
+
+function onSocketError(this: Socket): void {
+  this.destroy();
+}
+
+function onSocketClose(this: Socket & Carrier): void {
+  const connection = this[CONNECTION]!;
+  this[SERVER]!.forget(connection);
+  connection.onClose();
+}
+
+function onWebSocketMessage(this: WebSocket & Carrier, data: Buffer, isBinary: boolean): void {
+  if (!isBinary) {
+    this.close(1003, 'MQTT over WebSocket uses binary frames');
+    return;
+  }
+  this[CONNECTION]!.onData(data);
+}
+
+function onWebSocketError(this: WebSocket): void {
+  this.terminate();
+}
+
+function onWebSocketClose(this: WebSocket & Carrier): void {
+  const connection = this[CONNECTION]!;
+  this[SERVER]!.forget(connection);
+  connection.onClose();
+}
 
 /** MQTT over TCP, and over WebSockets handed in by the HTTP server at `/mqtt`. */
 export class MqttServer {
@@ -30,52 +110,34 @@ export class MqttServer {
     });
   }
 
-  /** Stops accepting; live connections are closed by the actor system's shutdown. */
+  /** Stops accepting and closes every connection (MQTT 5 peers hear "server shutting down"). */
   async close(): Promise<void> {
     if (this.#tcp.listening) await new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
-    for (const connection of this.#connections) connection.disconnect(0x8b);
+    for (const connection of this.#connections) connection.disconnect(REASON.SERVER_SHUTTING_DOWN);
   }
 
-  #acceptSocket(socket: Socket): void {
-    const wire: MqttWire = {
-      kind: 'mqtt',
-      remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`,
-      write: (bytes) => !socket.destroyed && (socket.write(bytes), true),
-      end: () => socket.end(),
-      destroy: () => socket.destroy(),
-    };
-    const connection = new MqttConnection(wire, this.#context);
+  forget(connection: MqttConnection): void {
+    this.#connections.delete(connection);
+  }
+
+  #acceptSocket(socket: Socket & Carrier): void {
+    const connection = new MqttConnection(new TcpWire(socket), this.#context);
     this.#connections.add(connection);
-    socket.on('data', (chunk: Buffer) => connection.onData(chunk));
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      this.#connections.delete(connection);
-      connection.onClose();
-    });
+    socket[CONNECTION] = connection;
+    socket[SERVER] = this;
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
   }
 
   /** An upgraded WebSocket on `/mqtt` (subprotocol `mqtt`): one MQTT packet stream per socket. */
-  acceptWebSocket(ws: WebSocket, remoteAddress: string): void {
-    const wire: MqttWire = {
-      kind: 'mqtt-ws',
-      remoteAddress,
-      write: (bytes) => ws.readyState === ws.OPEN && (ws.send(bytes), true),
-      end: () => ws.close(1000),
-      destroy: () => ws.terminate(),
-    };
-    const connection = new MqttConnection(wire, this.#context);
+  acceptWebSocket(ws: WebSocket & Carrier, remoteAddress: string): void {
+    const connection = new MqttConnection(new WebSocketWire(ws, remoteAddress), this.#context);
     this.#connections.add(connection);
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) {
-        ws.close(1003, 'MQTT over WebSocket uses binary frames');
-        return;
-      }
-      connection.onData(data);
-    });
-    ws.on('error', () => ws.terminate());
-    ws.on('close', () => {
-      this.#connections.delete(connection);
-      connection.onClose();
-    });
+    ws[CONNECTION] = connection;
+    ws[SERVER] = this;
+    ws.on('message', onWebSocketMessage);
+    ws.on('error', onWebSocketError);
+    ws.on('close', onWebSocketClose);
   }
 }
