@@ -93,7 +93,11 @@ export class RpcServer {
     if (httpPort !== null) {
       const server = createServer({ keepAliveTimeout: 65_000 }, this.#http);
       server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
-      server.on('clientError', (_error, socket) => socket.destroy());
+      server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+        if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
+        const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+        socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      });
       this.#httpServer = server;
       boundHttp = await new Promise<number>((resolve, reject) => {
         server.once('error', reject);

@@ -13,7 +13,7 @@ export interface OutgoingRequest {
  * - `sent`: written; the device's acknowledgement (PUBACK, CoAP ACK) is awaited.
  * - `delivered`: handed over with no acknowledgement to wait for (QoS 0).
  * - `failed`: could not be written; the call stays queued.
- * A link that throws fails that one call (IOT_ERR_INTERNAL).
+ * A link that throws fails that one call: with the RpcError it threw, or IOT_ERR_INTERNAL.
  */
 export type DeliveryResult = 'sent' | 'delivered' | 'failed';
 

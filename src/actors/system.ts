@@ -316,6 +316,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         deadline: record.deadline,
       });
     } catch (error) {
+      if (error instanceof RpcError) return error;
       return new RpcError('IOT_ERR_INTERNAL', `the ${entry.link?.transport} transport could not deliver the call: ${(error as Error).message}`, { cause: error });
     }
   }

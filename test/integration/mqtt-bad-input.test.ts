@@ -42,6 +42,32 @@ describe('MQTT bad input', () => {
     await serverStillServes();
   });
 
+  it('an unsupported protocol level is answered CONNACK 0x01, then closed [MQTT-3.1.2-2]', async () => {
+    const raw = await open();
+    // CONNECT, protocol name MQTT, level 6
+    raw.write([0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x06, 0x02, 0x00, 0x3c, 0x00, 0x01, 0x61]);
+    const connack = (await raw.next('connack')) as { returnCode?: number };
+    expect(connack.returnCode).toBe(1);
+    await raw.closedByServer();
+  });
+
+  it("a request over an MQTT 5 device's Maximum Packet Size fails the call, not the session", async () => {
+    const raw = await RawMqttClient.open(t.mqttPort, 5);
+    raws.push(raw);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'small', clean: true, keepalive: 60, username: 'TOKEN_A', properties: { maximumPacketSize: 200 } });
+    await raw.next('connack');
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'v1/devices/me/rpc/request/+', qos: 0 }] });
+    await raw.next('suback');
+    await expect(t.server.call('dev-a', { method: 'big', params: 'x'.repeat(500), timeout: 2000 })).rejects.toMatchObject({
+      code: 'IOT_ERR_PAYLOAD_TOO_LARGE',
+      message: expect.stringContaining('Maximum Packet Size (200)'),
+    });
+    const small = t.server.call('dev-a', { method: 'small', timeout: 2000 });
+    const request = (await raw.next('publish')) as { topic: string };
+    raw.send({ cmd: 'publish', topic: request.topic.replace('request', 'response'), payload: '"fits"', qos: 0, dup: false, retain: false });
+    await expect(small).resolves.toBe('fits');
+  });
+
   it('a second CONNECT closes the connection [MQTT-3.1.0-2]', async () => {
     const raw = await connected('TOKEN_A');
     raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'again', clean: true, keepalive: 60, username: 'TOKEN_A' });

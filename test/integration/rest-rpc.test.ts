@@ -213,6 +213,19 @@ describe('REST RPC behaviour', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(4900);
   }, 10_000);
 
+  it('a malformed HTTP request is answered 400, and the server goes on', async () => {
+    const { connect } = await import('node:net');
+    const socket = connect(Number(new URL(t.httpUrl).port), '127.0.0.1');
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk));
+      socket.on('close', () => resolve(text));
+      socket.write('POST /api/rpc/twoway/dev-a HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n');
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400/);
+    expect((await fetch(`${t.httpUrl}/api/nothing`)).status).toBe(404);
+  });
+
   it('an unknown path answers 404 JSON and a wrong method 405', async () => {
     const missing = await fetch(`${t.httpUrl}/api/nothing`);
     expect(missing.status).toBe(404);

@@ -1,3 +1,4 @@
+import { RpcError } from '../../errors.js';
 import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../actors/session-link.js';
 import type { Device } from '../../registry/device-registry.js';
 import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
@@ -7,6 +8,8 @@ import { dispatchPacket } from './handlers/index.js';
 import { REASON } from './reason-codes.js';
 import { RPC_TOPICS, type TopicStyle } from './topics.js';
 import type { MqttWire } from './wire.js';
+
+const UNACCEPTABLE_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01]);
 
 /** A socket that has not sent CONNECT within this time is closed. */
 export const CONNECT_TIMEOUT_MS = 10_000;
@@ -31,6 +34,8 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   /** Every granted filter; created on the first SUBSCRIBE. */
   filters: Map<string, number> | null = null;
   keepAliveMs = 0;
+  /** MQTT 5: the largest packet the device accepts (CONNECT Maximum Packet Size). */
+  peerMaxPacketBytes = Infinity;
   lastSeen = Date.now();
   closed = false;
   readonly #wire: MqttWire;
@@ -71,6 +76,11 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
       if (error instanceof FrameTooLargeError) {
         this.#context.logger.debug({ remote: this.remoteAddress, size: error.size }, 'mqtt packet too large');
         this.disconnect(REASON.PACKET_TOO_LARGE);
+      } else if (error instanceof MalformedPacketError && this.device === null && error.message === 'Invalid protocol version') {
+        // [MQTT-3.1.2-2]: CONNACK 0x01 "unacceptable protocol version", then close.
+        this.#wire.write(UNACCEPTABLE_PROTOCOL_CONNACK);
+        this.closed = true;
+        this.#wire.end();
       } else if (error instanceof MalformedPacketError) {
         this.#context.logger.debug({ remote: this.remoteAddress, reason: error.message }, 'malformed mqtt packet');
         this.disconnect(REASON.MALFORMED_PACKET);
@@ -185,7 +195,13 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
         correlationData: Buffer.from(String(request.id)),
       };
     }
-    if (!this.send(packet)) {
+    const bytes = encodePacket(packet, this.version);
+    if (bytes.length > this.peerMaxPacketBytes) {
+      if (packet.messageId !== undefined) this.#inflight?.delete(packet.messageId);
+      // MQTT 5 §3.1.2.11.4: never send a packet over the client's Maximum Packet Size.
+      throw new RpcError('IOT_ERR_PAYLOAD_TOO_LARGE', `request of ${bytes.length} bytes is over the device's Maximum Packet Size (${this.peerMaxPacketBytes})`);
+    }
+    if (!this.#wire.write(bytes)) {
       if (packet.messageId !== undefined) this.#inflight?.delete(packet.messageId);
       return 'failed';
     }

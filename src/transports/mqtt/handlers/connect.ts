@@ -19,6 +19,7 @@ export function handleConnect(connection: MqttConnection, packet: IConnectPacket
   // [MQTT-3.1.3-8]: 3.1.1 refuses an empty client id unless the session is clean; MQTT 5 assigns one.
   if (!v5 && packet.clientId.length === 0 && packet.clean === false) return connection.refuse(CONNACK_V3.IDENTIFIER_REJECTED);
   connection.accept(device, packet.keepalive ?? 0);
+  connection.peerMaxPacketBytes = packet.properties?.maximumPacketSize ?? Infinity;
   if (v5) {
     connection.send({
       cmd: 'connack',
