@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { loadConfigFile, parseConfig, type ServerConfig } from '../config.js';
+import { createRpcServer, defaultLogger } from '../server.js';
+import { UsageError, port } from './arguments.js';
+
+export const SERVE_USAGE = `Usage: iot-rpc serve [options]
+
+Runs the standalone server (in memory, single node).
+
+Options (each also an environment variable):
+  --config FILE      configuration JSON (IOT_RPC_CONFIG)
+  --host HOST        interface to listen on, default 0.0.0.0 (IOT_RPC_HOST)
+  --http-port PORT   REST API and MQTT over WebSocket at /mqtt, default 8080 (IOT_RPC_HTTP_PORT)
+  --mqtt-port PORT   MQTT over TCP, default 1883 (IOT_RPC_MQTT_PORT)
+  --coap-port PORT   CoAP over UDP, default 5683 (IOT_RPC_COAP_PORT)
+  --log-level LEVEL  trace|debug|info|warn|error, default info (IOT_RPC_LOG_LEVEL)
+  -h, --help         this text
+  -v, --version      the version`;
+
+export async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      host: { type: 'string' },
+      'http-port': { type: 'string' },
+      'mqtt-port': { type: 'string' },
+      'coap-port': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(SERVE_USAGE);
+    return;
+  }
+  const env = process.env;
+  const logger = defaultLogger(values['log-level'] ?? env.IOT_RPC_LOG_LEVEL ?? 'info');
+  const configPath = values.config ?? env.IOT_RPC_CONFIG;
+  let config: ServerConfig;
+  if (configPath !== undefined && configPath !== '') {
+    config = await loadConfigFile(configPath);
+  } else {
+    logger.warn('no --config: starting with no users and no devices, and a JWT secret that changes at every start');
+    config = parseConfig({ jwt: { secret: randomBytes(48).toString('base64url') } });
+  }
+  const coapPort = port('--coap-port', values['coap-port'] ?? env.IOT_RPC_COAP_PORT, 5683);
+  const server = createRpcServer({
+    config,
+    logger,
+    host: values.host ?? env.IOT_RPC_HOST ?? '0.0.0.0',
+    httpPort: port('--http-port', values['http-port'] ?? env.IOT_RPC_HTTP_PORT, 8080),
+    mqttPort: port('--mqtt-port', values['mqtt-port'] ?? env.IOT_RPC_MQTT_PORT, 1883),
+  });
+  const addresses = await server.listen();
+  logger.info({ coapPort }, 'CoAP transport is not part of this build yet; --coap-port is accepted and unused');
+  console.log(`iot-rpc listening: http://${addresses.host}:${addresses.httpPort} (REST, ws /mqtt), mqtt://${addresses.host}:${addresses.mqttPort}`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error('graceful shutdown took too long; exiting');
+      process.exit(1);
+    }, 5000).unref();
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+

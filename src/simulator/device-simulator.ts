@@ -1,0 +1,183 @@
+import { EventEmitter } from 'node:events';
+import { createConnection } from 'node:net';
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
+import { createBehaviour, type ProfileName } from './profiles.js';
+
+export interface SimulatorOptions {
+  /** `host:port` of the MQTT listener (TCP) or of the HTTP listener (`mqtt-ws`). */
+  readonly server: string;
+  readonly transport: 'mqtt' | 'mqtt-ws';
+  readonly devices: number;
+  /** Device i's access token is `${tokenPrefix}${i}`. */
+  readonly tokenPrefix: string;
+  readonly firstIndex?: number;
+  readonly profile?: ProfileName;
+  readonly replyDelayMs?: number;
+  readonly protocolVersion?: 4 | 5;
+  readonly qos?: 0 | 1;
+  /** False: connect and subscribe but never answer (idle devices). */
+  readonly answer?: boolean;
+  /** Local addresses to spread TCP connections over (past one address's ephemeral ports). */
+  readonly sourceAddresses?: readonly string[];
+  /** Connections opened at once while starting. */
+  readonly connectConcurrency?: number;
+  readonly keepaliveSeconds?: number;
+}
+
+export interface SimulatorStatus {
+  readonly devices: number;
+  readonly connected: number;
+  readonly subscribed: number;
+  readonly callsAnswered: number;
+  readonly reconnects: number;
+}
+
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 15_000;
+
+interface SimulatedDevice {
+  readonly index: number;
+  readonly client: MqttClient;
+  subscribed: boolean;
+  backoffMs: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Settles the start of this device: its first subscription, or its first failure. */
+  started: ((error?: Error) => void) | undefined;
+}
+
+/**
+ * N devices on MQTT (TCP or WebSocket) with the `mqtt` package, one client
+ * each, that subscribe to server-side RPC and answer with a profile. Lost
+ * connections come back with exponential backoff and jitter.
+ */
+export class DeviceSimulator extends EventEmitter<{ error: [Error]; answered: [number] }> {
+  readonly #options: SimulatorOptions;
+  readonly #devices: SimulatedDevice[] = [];
+  #callsAnswered = 0;
+  #reconnects = 0;
+  #stopping = false;
+
+  constructor(options: SimulatorOptions) {
+    super();
+    if (!Number.isInteger(options.devices) || options.devices < 1) throw new Error('devices must be a positive integer');
+    this.#options = options;
+  }
+
+  get status(): SimulatorStatus {
+    let connected = 0;
+    let subscribed = 0;
+    for (const device of this.#devices) {
+      if (device.client.connected) connected++;
+      if (device.subscribed) subscribed++;
+    }
+    return { devices: this.#options.devices, connected, subscribed, callsAnswered: this.#callsAnswered, reconnects: this.#reconnects };
+  }
+
+  /** Connects and subscribes every device; rejects if the first device cannot connect at all. */
+  async start(): Promise<void> {
+    const { devices, connectConcurrency = 200 } = this.#options;
+    const first = this.#options.firstIndex ?? 0;
+    for (let start = 0; start < devices; start += connectConcurrency) {
+      const batch: Promise<void>[] = [];
+      for (let i = start; i < Math.min(devices, start + connectConcurrency); i++) batch.push(this.#open(first + i, i));
+      await Promise.all(batch);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(
+      this.#devices.map((device) => {
+        if (device.timer !== undefined) clearTimeout(device.timer);
+        return new Promise<void>((resolve) => device.client.end(true, {}, () => resolve()));
+      }),
+    );
+  }
+
+  #open(index: number, position: number): Promise<void> {
+    const { server, transport, tokenPrefix, protocolVersion = 4, keepaliveSeconds = 60, sourceAddresses } = this.#options;
+    const [host, portText] = splitHostPort(server);
+    const options: IClientOptions = {
+      username: `${tokenPrefix}${index}`,
+      clientId: `sim-${tokenPrefix}${index}`,
+      protocolVersion,
+      keepalive: keepaliveSeconds,
+      reconnectPeriod: 0,
+      resubscribe: false,
+      connectTimeout: 30_000,
+    };
+    let client: MqttClient;
+    if (transport === 'mqtt-ws') {
+      client = mqtt.connect(`ws://${host}:${portText}/mqtt`, options);
+    } else {
+      const localAddress = sourceAddresses?.[position % sourceAddresses.length];
+      client = new MqttClient(() => createConnection({ host, port: Number(portText), localAddress }), options);
+    }
+    return new Promise((resolve, reject) => {
+      const started = (error?: Error) => {
+        device.started = undefined;
+        if (error === undefined) resolve();
+        else reject(new Error(`device ${tokenPrefix}${index} could not connect to ${server}: ${error.message}`));
+      };
+      const device: SimulatedDevice = { index, client, subscribed: false, backoffMs: BACKOFF_FIRST_MS, timer: undefined, started };
+      this.#devices.push(device);
+      this.#wire(device);
+    });
+  }
+
+  #wire(device: SimulatedDevice): void {
+    const { client } = device;
+    const { qos = 1, answer = true, replyDelayMs = 0, profile = 'echo' } = this.#options;
+    const behaviour = createBehaviour(profile);
+    client.on('connect', () => {
+      device.backoffMs = BACKOFF_FIRST_MS;
+      client.subscribe('v1/devices/me/rpc/request/+', { qos }, (error) => {
+        if (error) {
+          device.started?.(error);
+          return;
+        }
+        device.subscribed = true;
+        device.started?.();
+      });
+    });
+    client.on('close', () => {
+      device.subscribed = false;
+      if (this.#stopping || device.timer !== undefined) return;
+      const delay = device.backoffMs * (0.5 + Math.random());
+      device.backoffMs = Math.min(BACKOFF_MAX_MS, device.backoffMs * 2);
+      device.timer = setTimeout(() => {
+        device.timer = undefined;
+        if (this.#stopping) return;
+        this.#reconnects++;
+        client.reconnect();
+      }, delay);
+    });
+    client.on('error', (error) => {
+      // a refused or broken connection: 'close' follows and schedules the retry
+      device.started?.(error);
+    });
+    if (!answer) return;
+    client.on('message', (topic, payload) => {
+      const id = topic.slice(topic.lastIndexOf('/') + 1);
+      let reply: unknown;
+      try {
+        const request = JSON.parse(payload.toString()) as { method?: unknown; params?: unknown };
+        reply = behaviour(String(request.method), request.params);
+      } catch {
+        reply = { error: 'request is not JSON' };
+      }
+      const send = () => {
+        client.publish(`v1/devices/me/rpc/response/${id}`, JSON.stringify(reply ?? null));
+        this.#callsAnswered++;
+      };
+      if (replyDelayMs > 0) setTimeout(send, replyDelayMs);
+      else send();
+    });
+  }
+}
+
+export function splitHostPort(server: string): [string, string] {
+  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(server);
+  if (match === null) throw new Error(`server must be host:port, got "${server}"`);
+  return [match[1]!, match[2]!];
+}
