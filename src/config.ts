@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { isPasswordHash } from './registry/passwords.js';
 
 /**
  * The configuration file's shape, validated with zod so a bad file is refused
@@ -33,7 +34,10 @@ const userSchema = z
     id: id.optional(),
     email: z.email(),
     password: z.string().min(1).optional(),
-    passwordHash: z.string().optional(),
+    passwordHash: z
+      .string()
+      .refine(isPasswordHash, 'must be scrypt$N$r$p$salt$hash with N a power of two up to 2^20, r 1-32, p 1-16')
+      .optional(),
     role: z.enum(['SYS_ADMIN', 'TENANT_ADMIN', 'CUSTOMER_USER']),
     tenantId: id.optional(),
     customerId: id.optional(),

@@ -8,6 +8,9 @@ import { DeviceRegistry, UserDirectory, type Device } from './registry/index.js'
 import { DeadlineScheduler } from './scheduling/index.js';
 import type { TransportContext } from './transports/transport-context.js';
 
+/** The longest a call may wait: setTimeout's limit, about 24.8 days. */
+export const MAX_CALL_TIMEOUT_MS = 2 ** 31 - 1;
+
 export interface CallOptions {
   /** 1..255 characters. */
   method: string;
@@ -20,6 +23,8 @@ export interface CallOptions {
   oneway?: boolean;
   /** A repeat while the first is pending joins it. */
   requestUUID?: string;
+  /** Aborting withdraws the call: it rejects with IOT_ERR_CALL_DELETED. */
+  signal?: AbortSignal;
 }
 
 export interface Tenant {
@@ -78,14 +83,19 @@ export class RpcEngine implements TransportContext {
       return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', 'method must be a string of 1 to 255 characters'));
     }
     if (this.devices.get(deviceId) === undefined) return Promise.reject(new RpcError('IOT_ERR_DEVICE_NOT_FOUND', deviceId));
-    const deadline = options.expirationTime ?? Date.now() + (options.timeout ?? this.defaultTimeoutMs);
+    const now = Date.now();
+    const deadline = options.expirationTime ?? now + (options.timeout ?? this.defaultTimeoutMs);
     if (!Number.isFinite(deadline)) return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', 'timeout and expirationTime must be numbers'));
+    if (deadline - now > MAX_CALL_TIMEOUT_MS) {
+      return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', `a call may wait at most ${MAX_CALL_TIMEOUT_MS} ms (about 24.8 days)`));
+    }
     return this.actors.call(deviceId, {
       method,
       params: options.params === undefined ? {} : options.params,
       oneway: options.oneway === true,
       deadline,
       requestUUID: options.requestUUID,
+      signal: options.signal,
     });
   }
 

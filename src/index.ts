@@ -1,4 +1,5 @@
-export { createRpcServer, RpcServer } from './server.js';
+export { createRpcServer } from './server.js';
+export type { RpcServer } from './server.js';
 export type {
   RpcServerOptions,
   RpcServerEvents,

@@ -95,8 +95,16 @@ export class RpcServer {
       server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
       server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
         if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
-        const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-        socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+        const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+        const body = JSON.stringify({
+          status: tooLarge ? 431 : 400,
+          message: tooLarge ? 'Request headers too large' : `Malformed HTTP request: ${error.code ?? error.message}`,
+          errorCode: 31,
+          code: 'IOT_ERR_BAD_REQUEST',
+          timestamp: Date.now(),
+        });
+        const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+        socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       });
       this.#httpServer = server;
       boundHttp = await new Promise<number>((resolve, reject) => {

@@ -23,6 +23,8 @@ export class CallRecord implements DeadlineTarget {
   deadlineKey = 0;
   reply: unknown = undefined;
   failure: RpcError | undefined;
+  /** Removes the listener on the caller's AbortSignal, if it gave one. */
+  detachAbort: (() => void) | undefined;
   /** A stack captured when the call started, so the caller's error points at the caller. */
   readonly callerStack: { stack?: string };
   readonly createdTime = Date.now();

@@ -49,6 +49,8 @@ export interface CallRequest {
   /** Epoch ms. */
   readonly deadline: number;
   readonly requestUUID?: string;
+  /** Aborting withdraws the call (it ends `deleted`, the caller gets IOT_ERR_CALL_DELETED). */
+  readonly signal?: AbortSignal;
 }
 
 export type CallStatus = 'queued' | 'sent' | 'delivered' | CallOutcome;
@@ -129,6 +131,8 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', `params cannot be sent as JSON: ${(error as Error).message}`));
     }
     if (paramsJson === undefined) return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', 'params cannot be sent as JSON'));
+    const signal = request.signal;
+    if (signal?.aborted === true) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
     const entry = this.#entryFor(deviceId);
     if (entry.calls.size >= this.#options.maxPendingPerDevice) {
       this.#dropIfIdle(entry);
@@ -150,6 +154,11 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       entry.calls.set(record.id, record);
       if (record.requestUUID !== undefined) this.#byUUID.set(uuidKey(deviceId, record.requestUUID), { record, joiners: [] });
       record.deadlineKey = this.#options.scheduler.schedule(record.deadline, record);
+      if (signal !== undefined) {
+        const withdraw = () => record.actor?.send({ type: 'DELETED' });
+        signal.addEventListener('abort', withdraw, { once: true });
+        record.detachAbort = () => signal.removeEventListener('abort', withdraw);
+      }
       this.#start(entry, record);
     });
   }
@@ -403,6 +412,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     const entry = record.device;
     const phaseBefore = record.phase;
     if (record.deadlineKey >= 0) this.#options.scheduler.cancel(record.deadlineKey, record);
+    record.detachAbort?.();
     this.#setPhase(record, 'done');
     entry.calls.delete(record.id);
     if (phaseBefore === 'queued') {

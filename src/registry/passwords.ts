@@ -16,8 +16,13 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${COST.N}$${COST.r}$${COST.p}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
+/** `scrypt$N$r$p$salt$hash` with parameters node:crypto accepts within the memory it is given here. */
 export function isPasswordHash(value: string): boolean {
-  return /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/.test(value);
+  const match = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$[A-Za-z0-9+/=]{16,}\$[A-Za-z0-9+/=]{16,}$/.exec(value);
+  if (match === null) return false;
+  const [n, r, p] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const powerOfTwo = n >= 2 && (n & (n - 1)) === 0;
+  return powerOfTwo && n <= 2 ** 20 && r >= 1 && r <= 32 && p >= 1 && p <= 16 && 128 * n * r <= 64 * 1024 * 1024;
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {

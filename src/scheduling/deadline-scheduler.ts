@@ -7,6 +7,9 @@
  * single `setTimeout` armed for the earliest bucket fire them. Cancelling is a
  * Set delete. A deadline fires at most `resolutionMs` late, never early.
  */
+/** setTimeout's longest delay; a longer one would fire after 1 ms. */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
 export interface DeadlineTarget {
   onDeadline(now: number): void;
 }
@@ -46,7 +49,9 @@ export class DeadlineScheduler {
 
   cancel(key: number, target: DeadlineTarget): void {
     const bucket = this.#buckets.get(key);
-    if (bucket !== undefined && bucket.delete(target)) this.#count--;
+    if (bucket === undefined || !bucket.delete(target)) return;
+    this.#count--;
+    if (bucket.size === 0) this.#buckets.delete(key); // its heap key is dropped when it comes up
   }
 
   close(): void {
@@ -61,7 +66,7 @@ export class DeadlineScheduler {
   #arm(key: number): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#armedKey = key;
-    const delay = Math.max(0, key * this.#resolutionMs - Date.now());
+    const delay = Math.min(MAX_TIMER_DELAY_MS, Math.max(0, key * this.#resolutionMs - Date.now()));
     // Not unref'd: a pending deadline is a caller waiting for an answer.
     this.#timer = setTimeout(this.#fire, delay);
   }
@@ -79,6 +84,7 @@ export class DeadlineScheduler {
       this.#count -= bucket.size;
       for (const target of bucket) target.onDeadline(now);
     }
+    while (this.#heap.size > 0 && !this.#buckets.has(this.#heap.peek())) this.#heap.pop();
     if (this.#heap.size > 0) this.#arm(this.#heap.peek());
   };
 }

@@ -45,29 +45,26 @@ function run(command: string, args: string[], env: Record<string, string> = {}) 
 }
 
 describe('standalone server', () => {
-  it('README quick start: npm start, a device subscribes, the login token buys a 200 with its reply', async () => {
+  it('README quick start: npm start, examples/device.mjs subscribes, the login token buys a 200 with its reply', async () => {
     const [httpPort, mqttPort] = [await freePort(), await freePort()];
     const server = run('npm', ['start', '--silent'], { IOT_RPC_HTTP_PORT: String(httpPort), IOT_RPC_MQTT_PORT: String(mqttPort), IOT_RPC_HOST: '127.0.0.1' });
     await server.output(/iot-rpc listening/);
-    const device = await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, 'PUMP_7_TOKEN');
-    try {
-      await answerRequests(device, () => ({ pumping: true }));
-      const login = await fetch(`http://127.0.0.1:${httpPort}/api/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'customer@iot-rpc.local', password: 'customer' }),
-      });
-      const { token } = (await login.json()) as { token: string };
-      const res = await fetch(`http://127.0.0.1:${httpPort}/api/rpc/twoway/pump-7`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'X-Authorization': `Bearer ${token}` },
-        body: JSON.stringify({ method: 'setPump', params: { on: true } }),
-      });
-      expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ pumping: true });
-    } finally {
-      device.end(true);
-    }
+    const device = run('node', ['examples/device.mjs', 'PUMP_7_TOKEN', `mqtt://127.0.0.1:${mqttPort}`]);
+    await device.output(/waiting for calls/);
+    const login = await fetch(`http://127.0.0.1:${httpPort}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'customer@iot-rpc.local', password: 'customer' }),
+    });
+    const { token } = (await login.json()) as { token: string };
+    const res = await fetch(`http://127.0.0.1:${httpPort}/api/rpc/twoway/pump-7`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'X-Authorization': `Bearer ${token}` },
+      body: JSON.stringify({ method: 'setPump', params: { on: true } }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true, method: 'setPump', params: { on: true } });
+    await device.output(/call v1\/devices\/me\/rpc\/request\/\d+: setPump/);
     process.kill(-server.child.pid!, 'SIGTERM');
     await server.exited;
   });

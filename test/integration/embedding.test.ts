@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRpcServer } from '../../src/index.js';
+import { RawMqttClient } from '../support/raw-mqtt.js';
 import { USERS, answerRequests, connectDevice, startTestServer, testConfig } from '../support/server.js';
 
 describe('embedding in an application', () => {
@@ -58,6 +59,17 @@ describe('embedding in an application', () => {
     await expect(t.server.call('dev-a', { method: '' })).rejects.toMatchObject({ code: 'IOT_ERR_BAD_REQUEST' });
     await expect(t.server.call('dev-a', { method: 'x', timeout: Number.NaN })).rejects.toMatchObject({ code: 'IOT_ERR_BAD_REQUEST' });
     await expect(t.server.call('ghost', { method: 'x' })).rejects.toMatchObject({ code: 'IOT_ERR_DEVICE_NOT_FOUND', status: 404 });
+    await expect(t.server.call('dev-a', { method: 'x', timeout: 3_000_000_000 })).rejects.toMatchObject({ code: 'IOT_ERR_BAD_REQUEST' });
+  });
+
+  it('an aborted signal withdraws the call', async () => {
+    const t = await startTestServer();
+    cleanups.push(() => t.close());
+    const controller = new AbortController();
+    const pending = t.server.call('dev-a', { method: 'x', timeout: 60_000, signal: controller.signal });
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ code: 'IOT_ERR_CALL_DELETED' });
+    await expect(t.server.call('dev-a', { method: 'x', signal: controller.signal })).rejects.toMatchObject({ code: 'IOT_ERR_CALL_DELETED' });
   });
 
   it('a bad configuration object is refused with the path of the bad field', () => {
@@ -66,10 +78,26 @@ describe('embedding in an application', () => {
       createRpcServer({ config: { jwt: { secret: 'x'.repeat(40) }, devices: [{ name: 'd', tenantId: 'nowhere' }] }, logger: false }),
     ).toThrow(/devices\.0\.tenantId: unknown tenant nowhere/);
     expect(() => createRpcServer({ config: { jwt: { secret: 'x'.repeat(40) }, rpc: { ordering: 'random' } } as never, logger: false })).toThrow(/rpc\.ordering/);
+    const badHash = `scrypt$3$8$1$${'A'.repeat(24)}$${'B'.repeat(88)}`;
+    expect(() =>
+      createRpcServer({ config: { jwt: { secret: 'x'.repeat(40) }, users: [{ email: 'a@b.test', passwordHash: badHash, role: 'SYS_ADMIN' }] }, logger: false }),
+    ).toThrow(/users\.0\.passwordHash: must be scrypt/);
   });
 });
 
 describe('graceful close', () => {
+  it('finishes within a few seconds even with sockets that ignore it', async () => {
+    const t = await startTestServer();
+    const silent = await RawMqttClient.open(t.mqttPort); // never sends CONNECT
+    const stubborn = await RawMqttClient.connected(t.mqttPort, 'TOKEN_A'); // never closes its side
+    stubborn.socket.on('end', () => {}); // half-open: reads our FIN, keeps its side open
+    const started = Date.now();
+    await t.close();
+    expect(Date.now() - started).toBeLessThan(3000);
+    await silent.closedByServer();
+    await stubborn.closedByServer();
+  });
+
   it('answers pending callers (REST 503, library IOT_ERR_SHUTTING_DOWN), tells MQTT 5 devices, and refuses new calls', async () => {
     const t = await startTestServer();
     const token = await t.login(USERS.customer);

@@ -150,6 +150,27 @@ describe('MQTT bad input', () => {
   });
 });
 
+describe('MQTT 5 Receive Maximum', () => {
+  it('no more unacknowledged requests go out than the device allows; each PUBACK lets the next one go', async () => {
+    const raw = await RawMqttClient.open(t.mqttPort, 5);
+    raws.push(raw);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'rm', clean: true, keepalive: 60, username: 'TOKEN_A', properties: { receiveMaximum: 2 } });
+    await raw.next('connack');
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'v1/devices/me/rpc/request/+', qos: 1 }] });
+    await raw.next('suback');
+    const calls = [1, 2, 3].map((n) => t.server.call('dev-a', { method: `m${n}`, oneway: true, timeout: 3000 }));
+    const first = (await raw.next('publish')) as { messageId: number };
+    const second = (await raw.next('publish')) as { messageId: number };
+    await expect(raw.next('publish', 300)).rejects.toThrow(/no publish/);
+    raw.send({ cmd: 'puback', messageId: first.messageId, reasonCode: 0 });
+    const third = (await raw.next('publish')) as { messageId: number; payload: Buffer };
+    expect(JSON.parse(third.payload.toString()).method).toBe('m3');
+    raw.send({ cmd: 'puback', messageId: second.messageId, reasonCode: 0 });
+    raw.send({ cmd: 'puback', messageId: third.messageId, reasonCode: 0 });
+    await expect(Promise.all(calls)).resolves.toEqual([undefined, undefined, undefined]);
+  });
+});
+
 describe('delivery states seen from a device that does not acknowledge', () => {
   it('sent but never acknowledged: the deadline answers IOT_ERR_NO_REPLY_SENT (legacy 408)', async () => {
     const raw = await connected('TOKEN_A');
@@ -232,6 +253,18 @@ describe('keep-alive (fake clock)', () => {
     } finally {
       device.end(true);
     }
+  });
+
+  it('a device the server closed for keep-alive is offline at once, even if it never closes its side', async () => {
+    const raw = await RawMqttClient.connected(clocked.mqttPort, 'TOKEN_A', 4, 10);
+    raws.push(raw);
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'v1/devices/me/rpc/request/+', qos: 1 }] });
+    await raw.next('suback');
+    expect(clocked.server.devices.state('dev-a')).toBe('subscribed');
+    vi.advanceTimersByTime(15_100);
+    await raw.closedByServer();
+    expect(clocked.server.devices.state('dev-a')).toBe('offline');
+    await expect(clocked.server.call('dev-a', { method: 'x', timeout: 50 })).rejects.toMatchObject({ code: 'IOT_ERR_DEVICE_OFFLINE' });
   });
 
   it('a socket that never sends CONNECT is closed after 10 s', async () => {

@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { USERS, answerRequests, connectDevice, startTestServer, type TestServer } from '../support/server.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { USERS, answerRequests, connectDevice, startTestServer, until, type TestServer } from '../support/server.js';
 
 let t: TestServer;
 let tenantToken: string;
@@ -205,13 +205,32 @@ describe('REST RPC behaviour', () => {
     expect(seen.filter((s) => s.method === 'once')).toHaveLength(1);
   });
 
-  it('a timeout under 5000 ms without expirationTime is raised to 5000 ms', async () => {
+  it('a timeout over 2^31-1 ms, or an expirationTime that far, answers 400', async () => {
+    expect((await t.post('/api/rpc/twoway/dev-a', { method: 'x', timeout: 3_000_000_000 }, customerToken)).status).toBe(400);
+    expect((await t.post('/api/rpc/twoway/dev-a', { method: 'x', expirationTime: Date.now() + 3_000_000_000 }, customerToken)).status).toBe(400);
+  });
+
+  it('a caller that hangs up withdraws its call', async () => {
     await echoDevice('TOKEN_A', () => undefined);
-    const started = Date.now();
-    const res = await t.post('/api/rpc/twoway/dev-a', { method: 'slow', timeout: 100 }, customerToken);
-    expect(res.status).toBe(504);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(4900);
-  }, 10_000);
+    const statuses: string[] = [];
+    const onCall = (e: { status: string; method: string }) => e.method === 'abandoned' && statuses.push(e.status);
+    t.server.on('call', onCall);
+    try {
+      const controller = new AbortController();
+      const pending = fetch(`${t.httpUrl}/api/rpc/twoway/dev-a`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-authorization': `Bearer ${customerToken}` },
+        body: JSON.stringify({ method: 'abandoned', timeout: 60_000 }),
+        signal: controller.signal,
+      });
+      await until(() => statuses.includes('delivered'));
+      controller.abort();
+      await expect(pending).rejects.toThrow();
+      await until(() => statuses.includes('deleted'));
+    } finally {
+      t.server.off('call', onCall);
+    }
+  });
 
   it('a malformed HTTP request is answered 400, and the server goes on', async () => {
     const { connect } = await import('node:net');
@@ -223,6 +242,7 @@ describe('REST RPC behaviour', () => {
       socket.write('POST /api/rpc/twoway/dev-a HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n');
     });
     expect(answer).toMatch(/^HTTP\/1\.1 400/);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ status: 400, code: 'IOT_ERR_BAD_REQUEST' });
     expect((await fetch(`${t.httpUrl}/api/nothing`)).status).toBe(404);
   });
 
@@ -233,5 +253,54 @@ describe('REST RPC behaviour', () => {
     const wrong = await fetch(`${t.httpUrl}/api/rpc/twoway/dev-a`);
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get('allow')).toBe('POST');
+  });
+});
+
+describe('REST calls to devices on every MQTT variant', () => {
+  for (const variant of [
+    { name: 'MQTT 5 over TCP', protocolVersion: 5, ws: false },
+    { name: 'MQTT 3.1.1 over WebSocket', protocolVersion: 4, ws: true },
+    { name: 'MQTT 5 over WebSocket', protocolVersion: 5, ws: true },
+  ] as const) {
+    it(`${variant.name}: 200 with a JSON reply, 406 without, 504 when silent`, async () => {
+      const device = await connectDevice(variant.ws ? t.wsUrl : t.mqttUrl, 'TOKEN_A', { protocolVersion: variant.protocolVersion });
+      devices.push(device);
+      await answerRequests(device, (method) => (method === 'json' ? { v: variant.name } : method === 'text' ? 'plain text' : undefined));
+      const ok = await t.post('/api/rpc/twoway/dev-a', { method: 'json' }, customerToken);
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ v: variant.name });
+      expect((await t.post('/api/rpc/twoway/dev-a', { method: 'text' }, customerToken)).status).toBe(406);
+      const silent = await t.post('/api/plugins/rpc/twoway/dev-a', { method: 'silent', expirationTime: soon() }, customerToken);
+      expect(silent.status).toBe(408);
+      expect(((await silent.json()) as { code: string }).code).toBe('IOT_ERR_NO_REPLY_DELIVERED');
+      expect((await t.post('/api/rpc/oneway/dev-a', { method: 'fire' }, customerToken)).status).toBe(200);
+    });
+  }
+});
+
+describe('REST timeout floor (fake clock)', () => {
+  it('a timeout under 5000 ms without expirationTime is raised to 5000 ms', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], shouldAdvanceTime: true });
+    const clocked = await startTestServer();
+    try {
+      const token = await clocked.login(USERS.customer);
+      const device = await connectDevice(clocked.mqttUrl, 'TOKEN_A');
+      devices.push(device);
+      await answerRequests(device, () => undefined);
+      let answered = false;
+      const pending = clocked.post('/api/rpc/twoway/dev-a', { method: 'slow', timeout: 100 }, token).then((res) => {
+        answered = true;
+        return res;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      vi.advanceTimersByTime(4_000);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(answered).toBe(false);
+      vi.advanceTimersByTime(1_100);
+      expect((await pending).status).toBe(504);
+    } finally {
+      await clocked.close();
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RpcEngine } from '../../engine.js';
+import { MAX_CALL_TIMEOUT_MS, type RpcEngine } from '../../engine.js';
 import { RpcError } from '../../errors.js';
 import { authenticate, requireDeviceAccess } from '../access.js';
 import type { RouteHandler } from '../http-api.js';
@@ -11,7 +11,7 @@ export const MIN_TIMEOUT_MS = 5000;
 const rpcBodySchema = z.object({
   method: z.string().min(1).max(255),
   params: z.unknown().optional(),
-  timeout: z.number().int().positive().optional(),
+  timeout: z.number().int().positive().max(MAX_CALL_TIMEOUT_MS).optional(),
   expirationTime: z.number().int().positive().optional(),
   persistent: z.boolean().optional(),
   retries: z.number().int().min(0).optional(),
@@ -40,6 +40,11 @@ export function rpcRoute(engine: RpcEngine, legacy: boolean): RouteHandler {
         throw new RpcError('IOT_ERR_BAD_REQUEST', 'expirationTime is in the past');
       }
       const timeout = Math.max(MIN_TIMEOUT_MS, body.timeout ?? engine.defaultTimeoutMs);
+      // A caller that hangs up no longer holds one of the device's pending-call slots.
+      const hangUp = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) hangUp.abort();
+      });
       const result = await engine.call(deviceId, {
         method: body.method,
         params: body.params,
@@ -47,6 +52,7 @@ export function rpcRoute(engine: RpcEngine, legacy: boolean): RouteHandler {
         timeout,
         expirationTime: body.expirationTime,
         requestUUID: body.requestUUID,
+        signal: hangUp.signal,
       });
       if (kind === 'oneway') sendEmpty(res, 200);
       else sendJson(res, 200, result);

@@ -36,6 +36,8 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   keepAliveMs = 0;
   /** MQTT 5: the largest packet the device accepts (CONNECT Maximum Packet Size). */
   peerMaxPacketBytes = Infinity;
+  /** MQTT 5: how many QoS 1 requests the device takes unacknowledged (CONNECT Receive Maximum). */
+  peerReceiveMaximum = 65535;
   lastSeen = Date.now();
   closed = false;
   readonly #wire: MqttWire;
@@ -79,7 +81,7 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
       } else if (error instanceof MalformedPacketError && this.device === null && error.message === 'Invalid protocol version') {
         // [MQTT-3.1.2-2]: CONNACK 0x01 "unacceptable protocol version", then close.
         this.#wire.write(UNACCEPTABLE_PROTOCOL_CONNACK);
-        this.closed = true;
+        this.#release();
         this.#wire.end();
       } else if (error instanceof MalformedPacketError) {
         this.#context.logger.debug({ remote: this.remoteAddress, reason: error.message }, 'malformed mqtt packet');
@@ -99,6 +101,14 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
 
   /** The wire closed, for whatever reason. */
   onClose(): void {
+    this.#release();
+  }
+
+  /**
+   * The session ends here, when the server decides it, not when the peer gets
+   * round to closing its side: a silent device must not stay "subscribed".
+   */
+  #release(): void {
     this.closed = true;
     if (this.#deadlineKey >= 0) this.#context.scheduler.cancel(this.#deadlineKey, this);
     this.#deadlineKey = -1;
@@ -151,13 +161,19 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   disconnect(reasonCode: number): void {
     if (this.closed) return;
     if (this.version === 5 && this.device !== null) this.send({ cmd: 'disconnect', reasonCode });
-    this.closed = true;
+    this.#release();
     this.#wire.end();
+  }
+
+  /** Closes at once, nothing flushed. */
+  destroy(): void {
+    this.#release();
+    this.#wire.destroy();
   }
 
   /** The client said DISCONNECT: close without a word back. */
   hangUp(): void {
-    this.closed = true;
+    this.#release();
     this.#wire.end();
   }
 
@@ -165,7 +181,7 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   refuse(returnCode: number): void {
     if (this.version === 5) this.send({ cmd: 'connack', sessionPresent: false, reasonCode: returnCode });
     else this.send({ cmd: 'connack', sessionPresent: false, returnCode });
-    this.closed = true;
+    this.#release();
     this.#wire.end();
   }
 
@@ -176,6 +192,9 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     if (this.closed || style === null) return 'failed';
     const topics = RPC_TOPICS[style];
     const qos = this.rpcQos;
+    // MQTT 5 §3.3.4: no more unacknowledged QoS 1 PUBLISHes than the client's Receive Maximum.
+    // The call waits in line; the next PUBACK lets it go.
+    if (qos === 1 && this.#inflight !== null && this.#inflight.size >= this.peerReceiveMaximum) return 'failed';
     const packet: Packet = {
       cmd: 'publish',
       topic: topics.request + request.id,
@@ -209,12 +228,11 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   }
 
   close(reason: CloseReason): void {
-    const device = this.device;
-    this.device = null;
-    if (this.version === 5 && device !== null && !this.closed) this.send({ cmd: 'disconnect', reasonCode: CLOSE_REASON_CODES[reason] });
-    this.closed = true;
+    if (this.version === 5 && this.device !== null && !this.closed) this.send({ cmd: 'disconnect', reasonCode: CLOSE_REASON_CODES[reason] });
+    this.#release(); // the actor system has already let go of this session
     this.#wire.end();
   }
+
 
   /** The RPC request id a PUBACK acknowledges, once. */
   takeInflight(packetId: number): number | undefined {

@@ -26,7 +26,10 @@ class TcpWire implements MqttWire {
     return true;
   }
   end(): void {
-    this.socket.end();
+    // Once our last bytes are handed to the kernel the socket goes, even if the
+    // peer never closes its side (a dead device must not hold a half-open socket).
+    const socket = this.socket;
+    if (!socket.writableEnded) socket.end(() => socket.destroy());
   }
   destroy(): void {
     this.socket.destroy();
@@ -110,10 +113,17 @@ export class MqttServer {
     });
   }
 
-  /** Stops accepting and closes every connection (MQTT 5 peers hear "server shutting down"). */
-  async close(): Promise<void> {
-    if (this.#tcp.listening) await new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
+  /**
+   * Stops accepting and closes every connection (MQTT 5 peers hear "server
+   * shutting down"); whatever is still open after `graceMs` is destroyed.
+   */
+  async close(graceMs = 1000): Promise<void> {
+    const listenerClosed = this.#tcp.listening ? new Promise<void>((resolve) => this.#tcp.close(() => resolve())) : Promise.resolve();
     for (const connection of this.#connections) connection.disconnect(REASON.SERVER_SHUTTING_DOWN);
+    const started = Date.now();
+    while (this.#connections.size > 0 && Date.now() - started < graceMs) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const connection of this.#connections) connection.destroy();
+    await listenerClosed;
   }
 
   forget(connection: MqttConnection): void {

@@ -4,7 +4,7 @@ export interface MqttWire {
   readonly remoteAddress: string;
   /** False when the peer is gone and nothing was written. */
   write(bytes: Buffer): boolean;
-  /** Flushes what was written, then closes. */
+  /** Flushes what was written, then closes, whether or not the peer answers. */
   end(): void;
   /** Closes at once. */
   destroy(): void;

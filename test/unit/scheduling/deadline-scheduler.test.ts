@@ -254,3 +254,25 @@ describe('DeadlineScheduler', () => {
     expect(target.firedAt).toEqual([START + 1000]);
   });
 });
+
+describe('DeadlineScheduler - far deadlines', () => {
+  it('a deadline past setTimeout\'s limit neither fires early nor spins, and a cancelled one leaves no timer behind', () => {
+    vi.useFakeTimers();
+    try {
+      const scheduler = new DeadlineScheduler();
+      const fired: number[] = [];
+      const target = { onDeadline: (now: number) => fired.push(now) };
+      const key = scheduler.schedule(Date.now() + 30 * 24 * 3600 * 1000, target);
+      vi.advanceTimersByTime(1000);
+      expect(fired).toEqual([]);
+      scheduler.cancel(key, target);
+      expect(scheduler.size).toBe(0);
+      vi.advanceTimersByTime(2 ** 31);
+      expect(fired).toEqual([]);
+      expect(vi.getTimerCount()).toBe(0);
+      scheduler.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

@@ -20,6 +20,7 @@ export function handleConnect(connection: MqttConnection, packet: IConnectPacket
   if (!v5 && packet.clientId.length === 0 && packet.clean === false) return connection.refuse(CONNACK_V3.IDENTIFIER_REJECTED);
   connection.accept(device, packet.keepalive ?? 0);
   connection.peerMaxPacketBytes = packet.properties?.maximumPacketSize ?? Infinity;
+  connection.peerReceiveMaximum = packet.properties?.receiveMaximum ?? 65535;
   if (v5) {
     connection.send({
       cmd: 'connack',
