@@ -4,6 +4,9 @@ import type { DeadlineTarget } from '../scheduling/deadline-scheduler.js';
 import type { DeviceEntry } from './device-entry.js';
 import type { PendingCallMachine } from './pending-call.machine.js';
 
+/** Frames kept of the caller's stack: enough to find the caller, cheap to capture (V8 walks each one). */
+const CALLER_FRAMES = 6;
+
 /** Where a call stands, mirrored beside the actor so ordering counters stay O(1). */
 export type CallPhase = 'queued' | 'sent' | 'delivered' | 'done';
 
@@ -42,7 +45,10 @@ export class CallRecord implements DeadlineTarget {
     readonly onDeadlineReached: (record: CallRecord) => void,
   ) {
     this.callerStack = {};
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = CALLER_FRAMES;
     Error.captureStackTrace(this.callerStack, CallRecord);
+    Error.stackTraceLimit = limit;
   }
 
   onDeadline(): void {

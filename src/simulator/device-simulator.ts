@@ -22,6 +22,13 @@ export interface SimulatorOptions {
   /** Connections opened at once while starting. */
   readonly connectConcurrency?: number;
   readonly keepaliveSeconds?: number;
+  /**
+   * `thingsboard` (default): `v1/devices/me/rpc/request/+`, as iot-rpc and ThingsBoard route by session.
+   * `per-device`: `devices/{token}/rpc/request/+`, for a plain MQTT broker that routes by topic.
+   */
+  readonly topicLayout?: 'thingsboard' | 'per-device';
+  /** start() gives up when not every device is subscribed by then; default 120 s. */
+  readonly startTimeoutMs?: number;
 }
 
 export interface SimulatorStatus {
@@ -73,14 +80,32 @@ export class DeviceSimulator extends EventEmitter<{ error: [Error]; answered: [n
     return { devices: this.#options.devices, connected, subscribed, callsAnswered: this.#callsAnswered, reconnects: this.#reconnects };
   }
 
-  /** Connects and subscribes every device; rejects if the first device cannot connect at all. */
+  /**
+   * Connects and subscribes every device, retrying broken connections with
+   * backoff; rejects when the server refuses a device (CONNACK) or when not
+   * every device is subscribed within `startTimeoutMs`.
+   */
   async start(): Promise<void> {
-    const { devices, connectConcurrency = 200 } = this.#options;
+    const { devices, connectConcurrency = 200, startTimeoutMs = 120_000 } = this.#options;
     const first = this.#options.firstIndex ?? 0;
-    for (let start = 0; start < devices; start += connectConcurrency) {
-      const batch: Promise<void>[] = [];
-      for (let i = start; i < Math.min(devices, start + connectConcurrency); i++) batch.push(this.#open(first + i, i));
-      await Promise.all(batch);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const s = this.status;
+        reject(new Error(`only ${s.subscribed} of ${devices} devices subscribed to ${this.#options.server} within ${startTimeoutMs} ms`));
+      }, startTimeoutMs);
+    });
+    const connectAll = async () => {
+      for (let start = 0; start < devices; start += connectConcurrency) {
+        const batch: Promise<void>[] = [];
+        for (let i = start; i < Math.min(devices, start + connectConcurrency); i++) batch.push(this.#open(first + i, i));
+        await Promise.all(batch);
+      }
+    };
+    try {
+      await Promise.race([connectAll(), timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -127,11 +152,12 @@ export class DeviceSimulator extends EventEmitter<{ error: [Error]; answered: [n
 
   #wire(device: SimulatedDevice): void {
     const { client } = device;
-    const { qos = 1, answer = true, replyDelayMs = 0, profile = 'echo' } = this.#options;
+    const { qos = 1, answer = true, replyDelayMs = 0, profile = 'echo', topicLayout = 'thingsboard', tokenPrefix } = this.#options;
+    const base = topicLayout === 'per-device' ? `devices/${tokenPrefix}${device.index}/rpc/` : 'v1/devices/me/rpc/';
     const behaviour = createBehaviour(profile);
     client.on('connect', () => {
       device.backoffMs = BACKOFF_FIRST_MS;
-      client.subscribe('v1/devices/me/rpc/request/+', { qos }, (error) => {
+      client.subscribe(`${base}request/+`, { qos }, (error) => {
         if (error) {
           device.started?.(error);
           return;
@@ -152,9 +178,10 @@ export class DeviceSimulator extends EventEmitter<{ error: [Error]; answered: [n
         client.reconnect();
       }, delay);
     });
-    client.on('error', (error) => {
-      // a refused or broken connection: 'close' follows and schedules the retry
-      device.started?.(error);
+    client.on('error', (error: Error & { code?: unknown }) => {
+      // A CONNACK refusal (numeric code) will not get better by retrying: the start fails.
+      // A broken or refused connection does: 'close' follows and schedules the retry.
+      if (typeof error.code === 'number') device.started?.(error);
     });
     if (!answer) return;
     client.on('message', (topic, payload) => {
@@ -167,7 +194,7 @@ export class DeviceSimulator extends EventEmitter<{ error: [Error]; answered: [n
         reply = { error: 'request is not JSON' };
       }
       const send = () => {
-        client.publish(`v1/devices/me/rpc/response/${id}`, JSON.stringify(reply ?? null));
+        client.publish(`${base}response/${id}`, JSON.stringify(reply ?? null));
         this.#callsAnswered++;
       };
       if (replyDelayMs > 0) setTimeout(send, replyDelayMs);

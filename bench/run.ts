@@ -1,0 +1,92 @@
+/**
+ * npm run bench -- <scenario> [options]; see bench/README.md.
+ * Every scenario uses 127.0.0.1 only, is bounded in time, and stops by itself.
+ */
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { writeReport, type ScenarioReport } from './lib/results.js';
+import { baseline } from './scenarios/baseline.js';
+import { compare } from './scenarios/compare.js';
+import { fixedRate } from './scenarios/fixed-rate.js';
+import { idleDevices } from './scenarios/idle-devices.js';
+import { rpcMqtt } from './scenarios/rpc-mqtt.js';
+import { rpcRest } from './scenarios/rpc-rest.js';
+import type { BenchSettings } from './scenarios/settings.js';
+
+const SCENARIOS: Record<string, (s: BenchSettings) => Promise<ScenarioReport>> = {
+  'rpc-mqtt': rpcMqtt,
+  'rpc-rest': rpcRest,
+  'idle-devices': idleDevices,
+  'fixed-rate': fixedRate,
+  limit: (s) => baseline('limit', s),
+  aedes: (s) => baseline('aedes', s),
+  mosquitto: (s) => baseline('mosquitto', s),
+  compare,
+};
+
+const USAGE = `Usage: npm run bench -- <scenario> [options]
+
+Scenarios: ${Object.keys(SCENARIOS).join(', ')}
+
+Options:
+  --devices N        MQTT devices (default 1000)
+  --concurrency C    calls in flight (default 1000)
+  --seconds S        measured window (default 10)
+  --warmup S         warm-up before it, not counted (default 3)
+  --rounds R         compare: rounds (default 3)
+  --rate R           fixed-rate: calls per second (default: half the measured maximum)
+  --sizes A,B,C      idle-devices: device counts (default 10000,50000,100000)
+  --out DIR          results folder (default bench/results)`;
+
+function number(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    console.error(`bench: --${name} must be a positive number, got "${value}"\n\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    devices: { type: 'string' },
+    concurrency: { type: 'string' },
+    seconds: { type: 'string' },
+    warmup: { type: 'string' },
+    rounds: { type: 'string' },
+    rate: { type: 'string' },
+    sizes: { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+const scenario = positionals[0];
+if (values.help || scenario === undefined) {
+  console.log(USAGE);
+  process.exit(scenario === undefined && !values.help ? 2 : 0);
+}
+const run = SCENARIOS[scenario];
+if (run === undefined) {
+  console.error(`bench: unknown scenario "${scenario}"\n\n${USAGE}`);
+  process.exit(2);
+}
+const settings: BenchSettings = {
+  devices: Math.round(number('devices', values.devices, 1000)),
+  concurrency: Math.round(number('concurrency', values.concurrency, 1000)),
+  seconds: number('seconds', values.seconds, 10),
+  warmup: number('warmup', values.warmup, 3),
+  rounds: Math.round(number('rounds', values.rounds, 3)),
+  rate: values.rate === undefined ? undefined : number('rate', values.rate, 0),
+  sizes: (values.sizes ?? '10000,50000,100000').split(',').map((v) => Math.round(number('sizes', v, 0))),
+  outDir: values.out ?? fileURLToPath(new URL('./results', import.meta.url)),
+};
+try {
+  const report = await run(settings);
+  writeReport(settings.outDir, report);
+  process.exit(0);
+} catch (error) {
+  console.error(`bench ${scenario} failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}

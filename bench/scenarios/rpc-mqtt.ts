@@ -1,0 +1,15 @@
+import type { ScenarioReport } from '../lib/results.js';
+import { loadSettings, type BenchSettings } from './settings.js';
+import { INCLUDES, measureIotRpc } from './systems.js';
+import { throughputRows } from './throughput-rows.js';
+
+/** Two-way calls through the library API to N MQTT devices at concurrency C. */
+export async function rpcMqtt(s: BenchSettings): Promise<ScenarioReport> {
+  const result = await measureIotRpc(loadSettings(s));
+  return {
+    scenario: 'rpc-mqtt',
+    settings: { devices: s.devices, concurrency: s.concurrency, seconds: s.seconds, warmup: s.warmup },
+    figures: { 'iot-rpc': result },
+    rows: throughputRows('iot-rpc', result, INCLUDES['iot-rpc']),
+  };
+}

@@ -1,0 +1,99 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+// Every scenario at a tiny size, so a broken scenario fails CI. The real
+// measurements stay out of the test suite (bench/README.md).
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const out = mkdtempSync(join(tmpdir(), 'iot-rpc-bench-test-'));
+const run = promisify(execFile);
+const TINY = ['--devices', '3', '--concurrency', '3', '--seconds', '1', '--warmup', '0.5', '--out', out];
+
+interface Result {
+  scenario: string;
+  commit: string;
+  machine: { cpuModel: string; cores: number; node: string };
+  figures: Record<string, unknown>;
+  rows: Array<{ figure: string; value: unknown; includes: string }>;
+}
+
+async function bench(scenario: string, extra: string[] = []): Promise<Result> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--expose-gc', 'bench/run.ts', scenario, ...TINY, ...extra], { cwd: root, timeout: 120_000 });
+  const written = /written: (\S+\.json)/.exec(stdout);
+  expect(written, stdout).not.toBeNull();
+  const result = JSON.parse(readFileSync(written![1]!, 'utf8')) as Result;
+  expect(result.scenario).toBe(scenario);
+  expect(result.machine.cores).toBeGreaterThan(0);
+  expect(result.machine.node).toBe(process.version);
+  expect(readFileSync(written![1]!.replace(/\.json$/, '.md'), 'utf8')).toContain(`## ${scenario}`);
+  for (const row of result.rows) expect(row.includes.length, row.figure).toBeGreaterThan(0);
+  return result;
+}
+
+type Load = { calls: number; failed: number; callsPerSecond: number; cpuMicrosPerCall: number; latencyMs: { p99: number } };
+
+function expectCalls(load: unknown): void {
+  const l = load as Load;
+  expect(l.calls).toBeGreaterThan(0);
+  expect(l.failed).toBe(0);
+  expect(l.callsPerSecond).toBeGreaterThan(0);
+  expect(l.cpuMicrosPerCall).toBeGreaterThan(0);
+  expect(l.latencyMs.p99).toBeGreaterThan(0);
+}
+
+describe.concurrent('bench scenarios at a tiny size', () => {
+  it('rpc-mqtt', { timeout: 120_000 }, async () => {
+    expectCalls((await bench('rpc-mqtt')).figures['iot-rpc']);
+  });
+
+  it('rpc-rest', { timeout: 120_000 }, async () => {
+    const result = await bench('rpc-rest');
+    expectCalls(result.figures.rest);
+    expect(result.figures.serverCpuMicrosPerCall).toBeGreaterThan(0);
+  });
+
+  it('limit, aedes and mosquitto', { timeout: 180_000 }, async () => {
+    for (const system of ['limit', 'aedes', 'mosquitto']) expectCalls((await bench(system)).figures[system]);
+  });
+
+  it('fixed-rate', { timeout: 120_000 }, async () => {
+    const result = await bench('fixed-rate', ['--rate', '50']);
+    expect(result.figures.rate).toBe(50);
+    expectCalls(result.figures.result);
+    expect(result.rows.some((r) => r.figure === 'latency p99 ms')).toBe(true);
+  });
+
+  it('idle-devices', { timeout: 120_000 }, async () => {
+    const result = await bench('idle-devices', ['--sizes', '5,8']);
+    const steps = result.figures.steps as Array<{ devices: number; subscribed: number; heapBytesPerDevice: number; connectSeconds: number }>;
+    expect(steps.map((s) => s.devices)).toEqual([5, 8]);
+    for (const s of steps) {
+      expect(s.subscribed).toBe(s.devices);
+      expect(s.connectSeconds).toBeGreaterThan(0);
+      expect(Number.isFinite(s.heapBytesPerDevice)).toBe(true);
+    }
+  });
+
+  it('compare, then the report draws it', { timeout: 240_000 }, async () => {
+    const result = await bench('compare', ['--rounds', '1']);
+    const medians = result.figures.medians as Record<string, { callsPerSecond: number }>;
+    expect(Object.keys(medians).sort()).toEqual(['aedes', 'iot-rpc', 'limit', 'mosquitto']);
+    const ratios = result.figures.ratios as Record<string, number>;
+    expect(ratios.aedes).toBeCloseTo(medians['iot-rpc']!.callsPerSecond / medians.aedes!.callsPerSecond, 1);
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/report.ts', out], { cwd: root });
+    expect(stdout).toContain('report.svg');
+    const svg = readFileSync(join(out, 'report.svg'), 'utf8');
+    expect(svg).toContain('compare: iot-rpc');
+    expect(svg).toContain('compare: aedes');
+    expect(readdirSync(out).filter((f) => f.endsWith('.json')).length).toBeGreaterThan(0);
+  });
+
+  it('an unknown scenario or a bad option is refused with the usage', async () => {
+    await expect(run(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'nope'], { cwd: root })).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('unknown scenario "nope"') });
+    await expect(run(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'rpc-mqtt', '--devices', 'many'], { cwd: root })).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--devices must be a positive number') });
+  });
+});
