@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { Aedes } from 'aedes';
 import { argument, serveCommands } from '../lib/child.js';
 import { runLoad, type LoadOptions } from '../lib/load.js';
-import { REQUEST_JSON, TOKEN_PREFIX } from '../lib/payload.js';
+import { TOKEN_PREFIX, requestJson } from '../lib/payload.js';
 import { PendingCalls, idAtEnd } from '../lib/pending-calls.js';
 
 const deviceCount = Number(argument('devices'));
@@ -16,7 +16,6 @@ const broker = await Aedes.createBroker();
 const tcp = createServer(broker.handle);
 await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
 const calls = new PendingCalls();
-const requestPayload = Buffer.from(REQUEST_JSON);
 
 await new Promise<void>((resolve) =>
   broker.subscribe(
@@ -32,7 +31,7 @@ await new Promise<void>((resolve) =>
 function call(device: number): Promise<unknown> {
   const { id, reply } = calls.open();
   broker.publish(
-    { cmd: 'publish', topic: `devices/${TOKEN_PREFIX}${device}/rpc/request/${id}`, payload: requestPayload, qos: 1, retain: false, dup: false },
+    { cmd: 'publish', topic: `devices/${TOKEN_PREFIX}${device}/rpc/request/${id}`, payload: Buffer.from(requestJson()), qos: 1, retain: false, dup: false },
     (error) => {
       if (error) calls.fail(id, error);
     },

@@ -7,14 +7,13 @@ import { createServer, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import { argument, serveCommands } from '../lib/child.js';
 import { runLoad, type LoadOptions } from '../lib/load.js';
-import { REQUEST_JSON, TOKEN_PREFIX } from '../lib/payload.js';
+import { TOKEN_PREFIX, requestJson } from '../lib/payload.js';
 import { PendingCalls, idAtEnd } from '../lib/pending-calls.js';
 
 const deviceCount = Number(argument('devices'));
 const sockets = new Map<string, { socket: Socket; nextMessageId: number }>();
 const calls = new PendingCalls();
 const RESPONSE_PREFIX = 'v1/devices/me/rpc/response/';
-const requestPayload = Buffer.from(REQUEST_JSON);
 
 const tcp = createServer((socket) => {
   const parser = mqttPacket.parser();
@@ -54,7 +53,7 @@ function call(device: number): Promise<unknown> {
   const { id, reply } = calls.open();
   session.nextMessageId = session.nextMessageId >= 65535 ? 1 : session.nextMessageId + 1;
   session.socket.write(
-    mqttPacket.generate({ cmd: 'publish', topic: `v1/devices/me/rpc/request/${id}`, payload: requestPayload, qos: 1, messageId: session.nextMessageId, dup: false, retain: false }),
+    mqttPacket.generate({ cmd: 'publish', topic: `v1/devices/me/rpc/request/${id}`, payload: Buffer.from(requestJson()), qos: 1, messageId: session.nextMessageId, dup: false, retain: false }),
   );
   return reply;
 }

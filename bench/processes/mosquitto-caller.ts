@@ -6,7 +6,7 @@
 import mqtt from 'mqtt';
 import { argument, serveCommands } from '../lib/child.js';
 import { runLoad, type LoadOptions } from '../lib/load.js';
-import { REQUEST_JSON, TOKEN_PREFIX } from '../lib/payload.js';
+import { TOKEN_PREFIX, requestJson } from '../lib/payload.js';
 import { PendingCalls, idAtEnd } from '../lib/pending-calls.js';
 import { processCpuMicros } from '../lib/proc-cpu.js';
 
@@ -18,7 +18,7 @@ await client.subscribeAsync('devices/+/rpc/response/+', { qos: 1 });
 
 function call(device: number): Promise<unknown> {
   const { id, reply } = calls.open();
-  client.publish(`devices/${TOKEN_PREFIX}${device}/rpc/request/${id}`, REQUEST_JSON, { qos: 1 });
+  client.publish(`devices/${TOKEN_PREFIX}${device}/rpc/request/${id}`, requestJson(), { qos: 1 });
   return reply;
 }
 
