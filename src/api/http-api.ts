@@ -6,6 +6,7 @@ import { sendError } from './http-io.js';
 import { loginRoute, refreshRoute } from './routes/auth.js';
 import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listTenantDevicesRoute } from './routes/devices.js';
 import { rpcRoute } from './routes/rpc.js';
+import { clientCallRoute, pollRoute, replyRoute } from '../transports/http/index.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -48,5 +49,8 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
   on('GET', '/api/device/:id', getDeviceRoute(engine));
   on('DELETE', '/api/device/:id', deleteDeviceRoute(engine));
   on('GET', '/api/tenant/devices', listTenantDevicesRoute(engine));
+  on('GET', '/api/v1/:token/rpc', pollRoute(engine));
+  on('POST', '/api/v1/:token/rpc', clientCallRoute(engine));
+  on('POST', '/api/v1/:token/rpc/:id', replyRoute(engine));
   return (req, res) => router.lookup(req, res);
 }

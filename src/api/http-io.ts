@@ -2,11 +2,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RpcError, toRpcError } from '../errors.js';
 
 /** Reads a JSON body: 400 for a wrong content type or bad JSON, 413 past `limit` bytes (checked before buffering). */
-export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const contentType = req.headers['content-type'] ?? '';
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
-    return Promise.reject(new RpcError('IOT_ERR_UNSUPPORTED_CONTENT_TYPE', contentType === '' ? 'none' : contentType));
+    throw new RpcError('IOT_ERR_UNSUPPORTED_CONTENT_TYPE', contentType === '' ? 'none' : contentType);
   }
+  const text = await readBody(req, limit);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new RpcError('IOT_ERR_INVALID_JSON', (error as Error).message);
+  }
+}
+
+/** Reads a body as UTF-8 text, whatever its type; 413 past `limit` bytes (checked before buffering). */
+export function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(new RpcError('IOT_ERR_PAYLOAD_TOO_LARGE', `body of ${declared} bytes, limit ${limit}`));
   return new Promise((resolve, reject) => {
@@ -29,13 +39,7 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
       failed = true;
     });
     req.on('end', () => {
-      if (failed) return;
-      const text = Buffer.concat(chunks, size).toString('utf8');
-      try {
-        resolve(JSON.parse(text));
-      } catch (error) {
-        reject(new RpcError('IOT_ERR_INVALID_JSON', (error as Error).message));
-      }
+      if (!failed) resolve(Buffer.concat(chunks, size).toString('utf8'));
     });
   });
 }

@@ -1,0 +1,79 @@
+import type { IncomingMessage } from 'node:http';
+import type { RouteHandler } from '../../api/http-api.js';
+import { readBody, sendEmpty, sendError, sendJson } from '../../api/http-io.js';
+import { RpcError } from '../../errors.js';
+import type { Device } from '../../registry/device-registry.js';
+import type { TransportContext } from '../transport-context.js';
+import { HttpPollLink } from './poll-link.js';
+
+/** SPEC.md's HTTP device API: long-poll default and maximum. */
+export const DEFAULT_POLL_MS = 60_000;
+export const MAX_POLL_MS = 300_000;
+const REQUEST_ID = /^[1-9][0-9]{0,9}$/;
+
+export interface HttpDeviceContext extends TransportContext {
+  readonly maxHttpBodyBytes: number;
+}
+
+function deviceByToken(context: HttpDeviceContext, token: string | undefined): Device {
+  const device = token === undefined ? undefined : context.devices.byToken(token);
+  if (device === undefined) throw new RpcError('IOT_ERR_UNAUTHORIZED', 'unknown device access token');
+  return device;
+}
+
+const remote = (req: IncomingMessage) => `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+
+/** `GET /api/v1/{token}/rpc?timeout=ms`: a call as `{"id","method","params"}`, or 408 when none came. */
+export function pollRoute(context: HttpDeviceContext): RouteHandler {
+  return async (req, res, params, query) => {
+    try {
+      const device = deviceByToken(context, params.token);
+      const timeout = query.timeout === undefined ? DEFAULT_POLL_MS : Number(query.timeout);
+      if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_POLL_MS) {
+        throw new RpcError('IOT_ERR_BAD_REQUEST', `timeout must be a whole number of ms from 1 to ${MAX_POLL_MS}`);
+      }
+      new HttpPollLink(device.id, remote(req), res, context).start(timeout);
+    } catch (error) {
+      sendError(res, error);
+    }
+  };
+}
+
+/** `POST /api/v1/{token}/rpc/{id}`: the device's reply to server-side call `id`. */
+export function replyRoute(context: HttpDeviceContext): RouteHandler {
+  return async (req, res, params) => {
+    try {
+      const device = deviceByToken(context, params.token);
+      const id = params.id ?? '';
+      if (!REQUEST_ID.test(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `request id must be a positive integer, got "${id}"`);
+      const body = await readBody(req, context.maxHttpBodyBytes);
+      if (!context.actors.reply(device.id, Number(id), body)) throw new RpcError('IOT_ERR_NOT_FOUND', `no pending call ${id} for this device`);
+      sendEmpty(res, 200);
+    } catch (error) {
+      sendError(res, error);
+    }
+  };
+}
+
+/** `POST /api/v1/{token}/rpc {"method","params"}`: client-side RPC, answered with the handler's value. */
+export function clientCallRoute(context: HttpDeviceContext): RouteHandler {
+  return async (req, res, params) => {
+    try {
+      const device = deviceByToken(context, params.token);
+      const text = await readBody(req, context.maxHttpBodyBytes);
+      let request: unknown;
+      try {
+        request = JSON.parse(text);
+      } catch (error) {
+        throw new RpcError('IOT_ERR_INVALID_JSON', (error as Error).message);
+      }
+      if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+        throw new RpcError('IOT_ERR_BAD_REQUEST', 'expected a JSON object {"method","params"}');
+      }
+      const { method, params: callParams } = request as { method?: unknown; params?: unknown };
+      sendJson(res, 200, await context.clientRpc.invoke(device, method, callParams));
+    } catch (error) {
+      sendError(res, error);
+    }
+  };
+}

@@ -1,0 +1,2 @@
+export { clientCallRoute, pollRoute, replyRoute, DEFAULT_POLL_MS, MAX_POLL_MS } from './device-routes.js';
+export type { HttpDeviceContext } from './device-routes.js';

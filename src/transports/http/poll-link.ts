@@ -1,0 +1,76 @@
+import type { ServerResponse } from 'node:http';
+import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../actors/session-link.js';
+import { RpcError } from '../../errors.js';
+import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
+import { sendError } from '../../api/http-io.js';
+import type { TransportContext } from '../transport-context.js';
+
+/**
+ * One open long-poll of an HTTP device: its session, subscribed while the
+ * poll is open. Writing a call into the response delivers it (SPEC.md: one
+ * call per poll); a response that can no longer be written leaves the call
+ * queued for the next poll. When the poll ends for any reason the device
+ * is let go of, and its calls wait for the next poll.
+ */
+export class HttpPollLink implements SessionLink, DeadlineTarget {
+  readonly transport = 'http';
+  #open = true;
+  #deadlineKey = -1;
+
+  constructor(
+    readonly deviceId: string,
+    readonly remoteAddress: string,
+    readonly res: ServerResponse,
+    readonly context: TransportContext,
+  ) {}
+
+  /** Registers the poll as the device's session until `timeoutMs` passes. */
+  start(timeoutMs: number): void {
+    this.res.once('close', () => this.#end());
+    this.#deadlineKey = this.context.scheduler.schedule(Date.now() + timeoutMs, this);
+    this.context.actors.attach(this.deviceId, this);
+    if (this.#open) this.context.actors.subscribe(this.deviceId, this);
+  }
+
+  deliver(request: OutgoingRequest): DeliveryResult {
+    if (!this.#open || this.res.destroyed || this.res.writableEnded) return 'failed';
+    const body = `{"id":${request.id},"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`;
+    this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    this.res.end(body);
+    // The actor system is still handling this delivery: let go of the session right after.
+    queueMicrotask(() => this.#end());
+    return 'delivered';
+  }
+
+  close(reason: CloseReason): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#cancelDeadline();
+    if (this.res.headersSent) return;
+    if (reason === 'takeover') {
+      this.res.writeHead(408, { 'content-length': 0 }).end(); // another poll of the same device took over
+    } else {
+      sendError(this.res, new RpcError(reason === 'removed' ? 'IOT_ERR_DEVICE_REMOVED' : 'IOT_ERR_SHUTTING_DOWN', this.deviceId));
+    }
+  }
+
+  /** Nothing arrived before the poll's timeout: 408, empty (SPEC.md). */
+  onDeadline(): void {
+    this.#deadlineKey = -1;
+    if (!this.#open) return;
+    if (!this.res.headersSent) this.res.writeHead(408, { 'content-length': 0 }).end();
+    this.#end();
+  }
+
+  #end(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#cancelDeadline();
+    this.context.actors.detach(this.deviceId, this);
+  }
+
+  #cancelDeadline(): void {
+    if (this.#deadlineKey >= 0) this.context.scheduler.cancel(this.#deadlineKey, this);
+    this.#deadlineKey = -1;
+  }
+}
