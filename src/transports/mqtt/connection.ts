@@ -6,8 +6,12 @@ import type { TransportContext } from '../transport-context.js';
 import { FrameReader, FrameTooLargeError, MalformedPacketError, decodeFrame, encodePacket, type Packet, type ProtocolVersion } from './codec.js';
 import { dispatchPacket } from './handlers/index.js';
 import { REASON } from './reason-codes.js';
-import { RPC_TOPICS, type TopicStyle } from './topics.js';
+import type { GatewaySubDevice } from './gateway-sub-device.js';
+import { GATEWAY_TOPICS, RPC_TOPICS, type TopicStyle } from './topics.js';
 import type { MqttWire } from './wire.js';
+
+/** A QoS 1 request awaiting PUBACK: this device's request id, or a gateway sub-device's. */
+export type InflightRequest = number | { readonly deviceId: string; readonly requestId: number };
 
 const UNACCEPTABLE_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01]);
 
@@ -44,7 +48,11 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   readonly #context: TransportContext;
   readonly #reader: FrameReader;
   /** PUBLISH packet id → RPC request id, for QoS 1 requests awaiting PUBACK. */
-  #inflight: Map<number, number> | null = null;
+  #inflight: Map<number, InflightRequest> | null = null;
+  /** Sub-devices announced through this gateway connection, by name; created on the first announcement. */
+  subDevices: Map<string, GatewaySubDevice> | null = null;
+  /** QoS granted on `v1/gateway/rpc`, or null while the gateway is not subscribed to it. */
+  gatewayQos: 0 | 1 | null = null;
   #lastPacketId = 0;
   #deadlineKey = -1;
 
@@ -116,6 +124,10 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     const device = this.device;
     this.device = null;
     if (device !== null) this.#context.actors.detach(device.id, this);
+    // A gateway's disconnect ends every sub-device session (SPEC.md).
+    const subDevices = this.subDevices;
+    this.subDevices = null;
+    for (const subDevice of subDevices?.values() ?? []) subDevice.end();
   }
 
   // ── session ───────────────────────────────────────────────────────────────
@@ -191,28 +203,44 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     const style = this.rpcStyle;
     if (this.closed || style === null) return 'failed';
     const topics = RPC_TOPICS[style];
-    const qos = this.rpcQos;
-    // MQTT 5 §3.3.4: no more unacknowledged QoS 1 PUBLISHes than the client's Receive Maximum.
-    // The call waits in line; the next PUBACK lets it go.
-    if (qos === 1 && this.#inflight !== null && this.#inflight.size >= this.peerReceiveMaximum) return 'failed';
     const packet: Packet = {
       cmd: 'publish',
       topic: topics.request + request.id,
       payload: `{"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`,
-      qos,
+      qos: this.rpcQos,
       dup: false,
       retain: false,
     };
-    if (qos === 1) {
-      packet.messageId = this.#nextPacketId();
-      (this.#inflight ??= new Map()).set(packet.messageId, request.id);
-    }
     if (this.version === 5) {
       packet.properties = {
         messageExpiryInterval: Math.max(1, Math.ceil((request.deadline - Date.now()) / 1000)),
         responseTopic: topics.response + request.id,
         correlationData: Buffer.from(String(request.id)),
       };
+    }
+    return this.#publishRequest(packet, request.id);
+  }
+
+  /** A sub-device's request, through this gateway's `v1/gateway/rpc` subscription (SPEC.md). */
+  deliverForSubDevice(subDevice: GatewaySubDevice, request: OutgoingRequest): DeliveryResult {
+    const qos = this.gatewayQos;
+    if (this.closed || qos === null) return 'failed';
+    const payload = `{"device":${JSON.stringify(subDevice.name)},"data":{"id":${request.id},"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}}`;
+    const packet: Packet = { cmd: 'publish', topic: GATEWAY_TOPICS.rpc, payload, qos, dup: false, retain: false };
+    if (this.version === 5) {
+      packet.properties = { messageExpiryInterval: Math.max(1, Math.ceil((request.deadline - Date.now()) / 1000)) };
+    }
+    return this.#publishRequest(packet, { deviceId: subDevice.deviceId, requestId: request.id });
+  }
+
+  #publishRequest(packet: Packet & { cmd: 'publish' }, inflightEntry: InflightRequest): DeliveryResult {
+    const qos = packet.qos;
+    // MQTT 5 §3.3.4: no more unacknowledged QoS 1 PUBLISHes than the client's Receive Maximum.
+    // The call waits in line; the next PUBACK lets it go.
+    if (qos === 1 && this.#inflight !== null && this.#inflight.size >= this.peerReceiveMaximum) return 'failed';
+    if (qos === 1) {
+      packet.messageId = this.#nextPacketId();
+      (this.#inflight ??= new Map()).set(packet.messageId, inflightEntry);
     }
     const bytes = encodePacket(packet, this.version);
     if (bytes.length > this.peerMaxPacketBytes) {
@@ -235,10 +263,10 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
 
 
   /** The RPC request id a PUBACK acknowledges, once. */
-  takeInflight(packetId: number): number | undefined {
-    const requestId = this.#inflight?.get(packetId);
-    if (requestId !== undefined) this.#inflight!.delete(packetId);
-    return requestId;
+  takeInflight(packetId: number): InflightRequest | undefined {
+    const entry = this.#inflight?.get(packetId);
+    if (entry !== undefined) this.#inflight!.delete(packetId);
+    return entry;
   }
 
   /** [MQTT-2.3.1-2]: a packet id is not reused while its QoS 1 exchange is open. */

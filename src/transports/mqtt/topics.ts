@@ -70,6 +70,11 @@ const DEVICE_NAMESPACES = [['v1', 'devices', 'me'], ['v2'], ['v1', 'gateway']];
 /** A filter subscribes to requests when it matches any request id, so two samples. */
 const SAMPLE_REQUESTS = { v1: ['v1/devices/me/rpc/request/1', 'v1/devices/me/rpc/request/2'], v2: ['v2/r/req/1', 'v2/r/req/2'] } as const;
 
+/** Does a subscription filter carry `v1/gateway/rpc` (requests for the gateway's sub-devices)? */
+export function matchesGatewayRpc(filter: string): boolean {
+  return isValidTopicFilter(filter) && topicMatches(filter, GATEWAY_TOPICS.rpc);
+}
+
 /** [MQTT-4.7]: does `filter` match the topic name `topic`? */
 export function topicMatches(filter: string, topic: string): boolean {
   const filterLevels = filter.split('/');

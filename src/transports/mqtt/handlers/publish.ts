@@ -1,6 +1,7 @@
 import type { IPublishPacket } from 'mqtt-packet';
 import type { MqttConnection } from '../connection.js';
 import { REASON } from '../reason-codes.js';
+import { handleGatewayPublish } from './gateway.js';
 import { RPC_TOPICS, classifyPublishTopic, hasWildcard, isValidTopicFilter, type TopicStyle } from '../topics.js';
 
 /** PUBLISH from a device: a reply to a server-side call, a client-side call, or a topic we do not serve. */
@@ -11,6 +12,11 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
   if (hasWildcard(packet.topic)) return connection.disconnect(REASON.TOPIC_NAME_INVALID); // [MQTT-3.3.2-2]
   if (packet.properties?.topicAlias !== undefined) return connection.disconnect(REASON.PROTOCOL_ERROR); // Topic Alias Maximum 0
   let reasonCode: number = REASON.SUCCESS;
+  if (packet.topic.startsWith(GATEWAY_PREFIX)) {
+    reasonCode = handleGatewayPublish(connection, packet);
+    if (packet.qos === 1) sendPuback(connection, packet, reasonCode);
+    return;
+  }
   const topic = classifyPublishTopic(packet.topic);
   switch (topic.kind) {
     case 'rpc-response':
@@ -27,13 +33,15 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
       reasonCode = REASON.NO_MATCHING_SUBSCRIBERS;
       break;
   }
-  if (packet.qos === 1) {
-    connection.send(
-      connection.version === 5
-        ? { cmd: 'puback', messageId: packet.messageId, reasonCode }
-        : { cmd: 'puback', messageId: packet.messageId },
-    );
-  }
+  if (packet.qos === 1) sendPuback(connection, packet, reasonCode);
+}
+
+const GATEWAY_PREFIX = 'v1/gateway/';
+
+function sendPuback(connection: MqttConnection, packet: IPublishPacket, reasonCode: number): void {
+  connection.send(
+    connection.version === 5 ? { cmd: 'puback', messageId: packet.messageId, reasonCode } : { cmd: 'puback', messageId: packet.messageId },
+  );
 }
 
 async function answerClientCall(connection: MqttConnection, packet: IPublishPacket, style: TopicStyle, id: string): Promise<void> {

@@ -1,13 +1,14 @@
 import type { ISubscribePacket } from 'mqtt-packet';
 import type { MqttConnection } from '../connection.js';
 import { REASON, SUBACK_FAILURE_V3 } from '../reason-codes.js';
-import { classifySubscription, type TopicStyle } from '../topics.js';
+import { classifySubscription, matchesGatewayRpc, type TopicStyle } from '../topics.js';
 
 /** SUBSCRIBE: the RPC request filter makes the device subscribed; QoS is granted up to 1. */
 export function handleSubscribe(connection: MqttConnection, packet: ISubscribePacket): void {
   const v5 = connection.version === 5;
   const filters = (connection.filters ??= new Map());
   let rpc: { style: TopicStyle; qos: 0 | 1 } | undefined;
+  let gatewayQos: 0 | 1 | undefined;
   const granted = packet.subscriptions.map(({ topic, qos }) => {
     if (topic.startsWith('$share/')) return v5 ? REASON.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED : SUBACK_FAILURE_V3;
     const filter = classifySubscription(topic);
@@ -21,11 +22,17 @@ export function handleSubscribe(connection: MqttConnection, packet: ISubscribePa
         const grantedQos = qos >= 1 ? 1 : 0;
         filters.set(topic, grantedQos);
         if (filter.kind === 'rpc-requests') rpc = { style: filter.style, qos: grantedQos };
+        if (matchesGatewayRpc(topic)) gatewayQos = grantedQos;
         return grantedQos;
       }
     }
   });
   connection.send({ cmd: 'suback', messageId: packet.messageId, granted });
+  if (gatewayQos !== undefined) {
+    const first = connection.gatewayQos === null;
+    connection.gatewayQos = gatewayQos;
+    if (first) for (const subDevice of connection.subDevices?.values() ?? []) subDevice.subscribe();
+  }
   if (rpc === undefined) return;
   const first = connection.rpcStyle === null;
   connection.rpcStyle = rpc.style;

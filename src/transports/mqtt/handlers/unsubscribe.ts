@@ -1,7 +1,7 @@
 import type { IUnsubscribePacket } from 'mqtt-packet';
 import type { MqttConnection } from '../connection.js';
 import { REASON } from '../reason-codes.js';
-import { classifySubscription } from '../topics.js';
+import { classifySubscription, matchesGatewayRpc } from '../topics.js';
 
 /** UNSUBSCRIBE: dropping the last RPC request filter makes the device connected-but-not-subscribed. */
 export function handleUnsubscribe(connection: MqttConnection, packet: IUnsubscribePacket): void {
@@ -14,6 +14,11 @@ export function handleUnsubscribe(connection: MqttConnection, packet: IUnsubscri
       ? { cmd: 'unsuback', messageId: packet.messageId, granted: codes }
       : { cmd: 'unsuback', messageId: packet.messageId, granted: [] },
   );
+  if (connection.gatewayQos !== null) {
+    const remaining = [...(filters ?? [])].find(([topic]) => matchesGatewayRpc(topic));
+    connection.gatewayQos = remaining === undefined ? null : remaining[1] >= 1 ? 1 : 0;
+    if (remaining === undefined) for (const subDevice of connection.subDevices?.values() ?? []) subDevice.unsubscribe();
+  }
   if (connection.rpcStyle === null) return;
   for (const [topic, qos] of filters ?? []) {
     const filter = classifySubscription(topic);

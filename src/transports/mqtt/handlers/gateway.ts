@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import type { IPublishPacket } from 'mqtt-packet';
+import { RpcError } from '../../../errors.js';
+import type { Device } from '../../../registry/device-registry.js';
+import type { MqttConnection } from '../connection.js';
+import { GatewaySubDevice } from '../gateway-sub-device.js';
+import { REASON } from '../reason-codes.js';
+import { GATEWAY_TOPICS } from '../topics.js';
+
+const MAX_NAME = 255;
+
+/**
+ * ThingsBoard's gateway API (SPEC.md): `v1/gateway/connect {"device"}`,
+ * `v1/gateway/disconnect {"device"}`, and `v1/gateway/rpc` carrying replies
+ * `{"device","id","data"}` and client-side calls `{"device","data":{"id","method","params"}}`.
+ * Returns the PUBACK reason code.
+ */
+export function handleGatewayPublish(connection: MqttConnection, packet: IPublishPacket): number {
+  const { logger } = connection.context;
+  let message: unknown;
+  try {
+    message = JSON.parse(packet.payload.toString());
+  } catch {
+    message = undefined;
+  }
+  const name = (message as { device?: unknown } | undefined)?.device;
+  if (typeof message !== 'object' || message === null || typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME) {
+    logger.debug({ gateway: connection.device?.id, topic: packet.topic }, 'gateway message without a device name');
+    return REASON.PAYLOAD_FORMAT_INVALID;
+  }
+  switch (packet.topic) {
+    case GATEWAY_TOPICS.connect:
+      return connectSubDevice(connection, name) === undefined ? REASON.NOT_AUTHORIZED : REASON.SUCCESS;
+    case GATEWAY_TOPICS.disconnect:
+      connection.subDevices?.get(name)?.end();
+      return REASON.SUCCESS;
+    case GATEWAY_TOPICS.rpc:
+      return gatewayRpc(connection, name, message as { id?: unknown; data?: unknown });
+    default:
+      return REASON.NO_MATCHING_SUBSCRIBERS;
+  }
+}
+
+/**
+ * The sub-device's session through this gateway: its device looked up by name
+ * in the gateway's tenant, created on first connect and owned like the gateway.
+ */
+function connectSubDevice(connection: MqttConnection, name: string): GatewaySubDevice | undefined {
+  const known = connection.subDevices?.get(name);
+  if (known?.open === true) return known;
+  const gateway = connection.device!;
+  const { devices, logger } = connection.context;
+  let device: Device | undefined = devices.byName(gateway.tenantId, name);
+  if (device === undefined) {
+    try {
+      device = devices.add({ name, type: 'gateway-device', tenantId: gateway.tenantId, customerId: gateway.customerId, accessToken: randomBytes(15).toString('base64url') });
+      logger.info({ gateway: gateway.id, device: device.id, name }, 'device created through its gateway');
+    } catch (error) {
+      logger.warn({ gateway: gateway.id, name, err: error instanceof RpcError ? error.message : error }, 'gateway could not create a device');
+      return undefined;
+    }
+  }
+  if (device.id === gateway.id) return undefined;
+  const subDevice = new GatewaySubDevice(connection, device.id, name);
+  (connection.subDevices ??= new Map()).set(name, subDevice);
+  subDevice.start();
+  return subDevice;
+}
+
+function gatewayRpc(connection: MqttConnection, name: string, message: { id?: unknown; data?: unknown }): number {
+  const { actors, clientRpc, devices, logger } = connection.context;
+  const subDevice = connectSubDevice(connection, name);
+  if (subDevice === undefined) return REASON.NOT_AUTHORIZED;
+  const data = message.data as { id?: unknown; method?: unknown; params?: unknown } | undefined;
+  if (message.id !== undefined) {
+    // A sub-device's reply to a server-side call.
+    const id = Number(message.id);
+    if (!Number.isInteger(id) || id < 1 || !actors.reply(subDevice.deviceId, id, JSON.stringify(data ?? null))) {
+      logger.debug({ gateway: connection.device?.id, device: subDevice.deviceId, id: message.id }, 'gateway reply to no pending call (orphan)');
+      return REASON.NO_MATCHING_SUBSCRIBERS;
+    }
+    return REASON.SUCCESS;
+  }
+  if (typeof data !== 'object' || data === null || data.method === undefined) return REASON.PAYLOAD_FORMAT_INVALID;
+  // A sub-device's client-side call: answered on v1/gateway/rpc with the same id.
+  const device = devices.get(subDevice.deviceId)!;
+  void clientRpc.invoke(device, data.method, data.params).then((answer) => {
+    let payload: string;
+    try {
+      payload = `{"device":${JSON.stringify(name)},"id":${JSON.stringify(data.id ?? null)},"data":${JSON.stringify(answer) ?? 'null'}}`;
+    } catch {
+      payload = `{"device":${JSON.stringify(name)},"id":${JSON.stringify(data.id ?? null)},"data":{"error":"The handler returned a value that is not JSON"}}`;
+    }
+    connection.send({ cmd: 'publish', topic: GATEWAY_TOPICS.rpc, payload, qos: 0, dup: false, retain: false });
+  });
+  return REASON.SUCCESS;
+}
