@@ -73,6 +73,16 @@ const limitsSchema = z
   .object({
     maxMqttPacketBytes: z.number().int().min(128).default(65536),
     maxHttpBodyBytes: z.number().int().min(128).default(65536),
+    maxCoapPayloadBytes: z.number().int().min(16).default(65536),
+  })
+  .strict();
+
+/** RFC 7252 §4.8 transmission parameters for the CON messages the server sends. */
+const coapSchema = z
+  .object({
+    ackTimeoutMs: z.number().int().min(10).default(2000),
+    ackRandomFactor: z.number().min(1).default(1.5),
+    maxRetransmit: z.number().int().min(0).max(20).default(4),
   })
   .strict();
 
@@ -85,6 +95,7 @@ export const configSchema = z
     devices: z.array(deviceSchema).default([]),
     rpc: rpcSchema.default(rpcSchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    coap: coapSchema.default(coapSchema.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

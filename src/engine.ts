@@ -53,6 +53,8 @@ export class RpcEngine implements TransportContext {
   readonly tokens: TokenService;
   readonly maxMqttPacketBytes: number;
   readonly maxHttpBodyBytes: number;
+  readonly maxCoapPayloadBytes: number;
+  readonly coapTransmission: ServerConfig['coap'];
   readonly defaultTimeoutMs: number;
 
   constructor(
@@ -69,6 +71,8 @@ export class RpcEngine implements TransportContext {
     this.tokens = new TokenService(config.jwt);
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
+    this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;
+    this.coapTransmission = config.coap;
     this.defaultTimeoutMs = config.rpc.defaultTimeoutMs;
     for (const tenant of config.tenants) this.tenants.set(tenant.id, tenant);
     for (const customer of config.customers) this.customers.set(customer.id, customer);

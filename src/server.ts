@@ -8,6 +8,7 @@ import type { CallingDevice, ClientRpcHandler } from './client-rpc/index.js';
 import { parseConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { RpcEngine, type CallOptions } from './engine.js';
 import type { Device, NewDevice, Page } from './registry/index.js';
+import { CoapServer } from './transports/coap/index.js';
 import { MqttServer } from './transports/mqtt/index.js';
 
 export interface RpcServerOptions {
@@ -19,6 +20,8 @@ export interface RpcServerOptions {
   httpPort?: number | null;
   /** MQTT over TCP; default 1883, 0 for any free port, null for none. */
   mqttPort?: number | null;
+  /** CoAP over UDP (IPv4 and, for loopback or wildcard hosts, IPv6); default 5683, 0 for any free port, null for none. */
+  coapPort?: number | null;
   /** A pino logger, or false for none; default: pino at `warn` (IOT_RPC_LOG_LEVEL overrides). */
   logger?: Logger | false;
 }
@@ -27,6 +30,7 @@ export interface ListeningAddresses {
   host: string;
   httpPort: number | null;
   mqttPort: number | null;
+  coapPort: number | null;
 }
 
 export type { CallOptions, CallingDevice, ClientRpcHandler, Device, NewDevice, Page };
@@ -48,6 +52,7 @@ export class RpcServer {
   readonly #engine: RpcEngine;
   readonly #options: RpcServerOptions;
   readonly #mqtt: MqttServer;
+  readonly #coap: CoapServer;
   readonly #http: HttpHandler;
   readonly #webSockets: WebSocketServer;
   #httpServer: Server | undefined;
@@ -61,6 +66,7 @@ export class RpcServer {
     this.#engine = engine;
     this.#options = options;
     this.#mqtt = new MqttServer(engine);
+    this.#coap = new CoapServer(engine);
     this.#http = createHttpApi(engine);
     this.#webSockets = new WebSocketServer({
       noServer: true,
@@ -116,7 +122,9 @@ export class RpcServer {
       });
     }
     const boundMqtt = mqttPort === null ? null : await this.#mqtt.listen(mqttPort, host);
-    this.#addresses = { host, httpPort: boundHttp, mqttPort: boundMqtt };
+    const coapPort = this.#options.coapPort === undefined ? 5683 : this.#options.coapPort;
+    const boundCoap = coapPort === null ? null : await this.#coap.listen(coapPort, host);
+    this.#addresses = { host, httpPort: boundHttp, mqttPort: boundMqtt, coapPort: boundCoap };
     this.#engine.logger.info(this.#addresses, 'iot-rpc listening');
     return this.#addresses;
   }
@@ -127,10 +135,12 @@ export class RpcServer {
       const httpServer = this.#httpServer;
       const httpClosed = httpServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => httpServer.close(() => resolve()));
       const mqttClosed = this.#mqtt.close();
+      const coapClosed = this.#coap.close();
       this.#engine.close();
       for (const client of this.#webSockets.clients) client.close(1001);
       httpServer?.closeIdleConnections();
       await mqttClosed;
+      await coapClosed;
       await Promise.race([httpClosed, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       httpServer?.closeAllConnections();
       this.#engine.logger.info('iot-rpc closed');

@@ -23,6 +23,7 @@ const server = createRpcServer({
   host: '127.0.0.1',
   httpPort: argument('http', 'false') === 'true' ? 0 : null,
   mqttPort: 0,
+  coapPort: null,
   logger: false,
 });
 const addresses = await server.listen();

@@ -53,10 +53,10 @@ export async function serve(argv: string[]): Promise<void> {
     host: values.host ?? env.IOT_RPC_HOST ?? '0.0.0.0',
     httpPort: port('--http-port', values['http-port'] ?? env.IOT_RPC_HTTP_PORT, 8080),
     mqttPort: port('--mqtt-port', values['mqtt-port'] ?? env.IOT_RPC_MQTT_PORT, 1883),
+    coapPort,
   });
   const addresses = await server.listen();
-  logger.info({ coapPort }, 'CoAP transport is not part of this build yet; --coap-port is accepted and unused');
-  console.log(`iot-rpc listening: http://${addresses.host}:${addresses.httpPort} (REST, ws /mqtt), mqtt://${addresses.host}:${addresses.mqttPort}`);
+  console.log(`iot-rpc listening: http://${addresses.host}:${addresses.httpPort} (REST, HTTP devices, ws /mqtt), mqtt://${addresses.host}:${addresses.mqttPort}, coap://${addresses.host}:${addresses.coapPort}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

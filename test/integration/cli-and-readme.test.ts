@@ -47,7 +47,7 @@ function run(command: string, args: string[], env: Record<string, string> = {}) 
 describe('standalone server', () => {
   it('README quick start: npm start, examples/device.mjs subscribes, the login token buys a 200 with its reply', async () => {
     const [httpPort, mqttPort] = [await freePort(), await freePort()];
-    const server = run('npm', ['start', '--silent'], { IOT_RPC_HTTP_PORT: String(httpPort), IOT_RPC_MQTT_PORT: String(mqttPort), IOT_RPC_HOST: '127.0.0.1' });
+    const server = run('npm', ['start', '--silent'], { IOT_RPC_HTTP_PORT: String(httpPort), IOT_RPC_MQTT_PORT: String(mqttPort), IOT_RPC_COAP_PORT: '0', IOT_RPC_HOST: '127.0.0.1' });
     await server.output(/iot-rpc listening/);
     const device = run('node', ['examples/device.mjs', 'PUMP_7_TOKEN', `mqtt://127.0.0.1:${mqttPort}`]);
     await device.output(/waiting for calls/);
@@ -71,7 +71,7 @@ describe('standalone server', () => {
 
   it('SIGTERM answers pending callers and closes sessions before exiting', async () => {
     const [httpPort, mqttPort] = [await freePort(), await freePort()];
-    const server = run('node', ['dist/cli.js', 'serve', '--config', 'examples/demo.json', '--host', '127.0.0.1', '--http-port', String(httpPort), '--mqtt-port', String(mqttPort)]);
+    const server = run('node', ['dist/cli.js', 'serve', '--config', 'examples/demo.json', '--host', '127.0.0.1', '--http-port', String(httpPort), '--mqtt-port', String(mqttPort), '--coap-port', '0']);
     await server.output(/iot-rpc listening/);
     const device = await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, 'PUMP_7_TOKEN');
     await answerRequests(device, () => undefined);
@@ -127,7 +127,7 @@ describe('README embedding example', () => {
     const [httpPort, mqttPort] = [await freePort(), await freePort()];
     mkdirSync(`${root}/test/.tmp`, { recursive: true });
     const file = `${root}/test/.tmp/readme-example.mjs`;
-    writeFileSync(file, code.replace('httpPort: 8080', `httpPort: ${httpPort}`).replace('mqttPort: 1883', `mqttPort: ${mqttPort}`));
+    writeFileSync(file, code.replace('httpPort: 8080', `httpPort: ${httpPort}`).replace('mqttPort: 1883', `mqttPort: ${mqttPort}`).replace('coapPort: 5683', 'coapPort: 0'));
     const example = run('node', [file]);
     const device = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, { username: 'LAMP_1_TOKEN', reconnectPeriod: 50 });
     device.on('connect', () => device.subscribe('v1/devices/me/rpc/request/+', { qos: 1 }));

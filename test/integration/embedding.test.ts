@@ -11,7 +11,7 @@ describe('embedding in an application', () => {
   });
 
   it('the REST API and MQTT over WebSocket mount in the application own node:http server', async () => {
-    const rpc = createRpcServer({ config: testConfig(), httpPort: null, mqttPort: null, logger: false });
+    const rpc = createRpcServer({ config: testConfig(), httpPort: null, mqttPort: null, coapPort: null, logger: false });
     await rpc.listen();
     cleanups.push(() => rpc.close());
     const app = createServer((req, res) => {

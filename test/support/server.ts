@@ -45,14 +45,15 @@ export interface TestServer {
   mqttUrl: string;
   wsUrl: string;
   mqttPort: number;
+  coapPort: number;
   login(user: { email: string; password: string }): Promise<string>;
   post(path: string, body: unknown, token?: string, headers?: Record<string, string>): Promise<Response>;
   close(): Promise<void>;
 }
 
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
-  const server = createRpcServer({ config: testConfig(overrides), host: '127.0.0.1', httpPort: 0, mqttPort: 0, logger: false });
-  const { httpPort, mqttPort } = await server.listen();
+  const server = createRpcServer({ config: testConfig(overrides), host: '127.0.0.1', httpPort: 0, mqttPort: 0, coapPort: 0, logger: false });
+  const { httpPort, mqttPort, coapPort } = await server.listen();
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   const post = (path: string, body: unknown, token?: string, headers: Record<string, string> = {}) =>
     fetch(`${httpUrl}${path}`, {
@@ -70,6 +71,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
     wsUrl: `ws://127.0.0.1:${httpPort}/mqtt`,
     mqttPort: mqttPort!,
+    coapPort: coapPort!,
     post,
     async login(user) {
       const res = await post('/api/auth/login', { username: user.email, password: user.password });

@@ -1,0 +1,2 @@
+export { CoapServer } from './server.js';
+export type { CoapContext } from './server.js';

@@ -1,0 +1,88 @@
+import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../actors/session-link.js';
+import { encode, uintOption } from './codec.js';
+import type { CoapServer } from './server.js';
+
+export const CONTENT_FORMAT_JSON = uintOption(50);
+
+/**
+ * An observation of `/api/v1/{token}/rpc` (RFC 7641): the device's session
+ * while it lasts. Each call goes out as a 2.05 notification with the next
+ * Observe sequence number: CON if the registration was CON (its ACK marks
+ * the call delivered), NON otherwise. A Reset or exhausted retransmissions
+ * end the observation.
+ */
+export class CoapObservation implements SessionLink {
+  readonly transport = 'coap';
+  #sequence = 0;
+  #open = true;
+
+  constructor(
+    readonly server: CoapServer,
+    readonly key: string,
+    readonly deviceId: string,
+    readonly endpoint: { address: string; port: number },
+    readonly token: Buffer,
+    readonly confirmable: boolean,
+  ) {}
+
+  get remoteAddress(): string {
+    return `${this.endpoint.address}:${this.endpoint.port}`;
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /** The Observe value for the next message (24 bits, RFC 7641 §4.4). */
+  nextSequence(): number {
+    this.#sequence = (this.#sequence + 1) & 0xffffff;
+    return this.#sequence;
+  }
+
+  start(): void {
+    const actors = this.server.context.actors;
+    actors.attach(this.deviceId, this);
+    if (this.#open) actors.subscribe(this.deviceId, this);
+  }
+
+  deliver(request: OutgoingRequest): DeliveryResult {
+    if (!this.#open) return 'failed';
+    const messageId = this.server.nextMessageId();
+    const payload = Buffer.from(`{"id":${request.id},"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`);
+    const bytes = encode({
+      type: this.confirmable ? 'CON' : 'NON',
+      code: '2.05',
+      messageId,
+      token: this.token,
+      options: [
+        { name: 'Observe', value: uintOption(this.nextSequence()) },
+        { name: 'Content-Format', value: CONTENT_FORMAT_JSON },
+      ],
+      payload,
+    });
+    this.server.trackNotification(messageId, this);
+    if (!this.confirmable) {
+      this.server.send(bytes, this.endpoint);
+      return 'delivered';
+    }
+    this.server.sender.send(messageId, bytes, (b) => this.server.send(b, this.endpoint), {
+      acknowledged: () => this.server.context.actors.acknowledge(this.deviceId, request.id),
+      failed: () => this.end(),
+    });
+    return 'sent';
+  }
+
+  /** The actor system let go of this session (another session took over, the device was deleted, shutdown). */
+  close(_reason: CloseReason): void {
+    this.#open = false;
+    this.server.forget(this);
+  }
+
+  /** Deregistered, reset, or unreachable: the device has no session until it observes again. */
+  end(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.server.forget(this);
+    this.server.context.actors.detach(this.deviceId, this);
+  }
+}

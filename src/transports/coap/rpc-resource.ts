@@ -1,0 +1,120 @@
+import { readUint, uintOption, type CoapMessage } from './codec.js';
+import { CONTENT_FORMAT_JSON, CoapObservation } from './observation.js';
+import type { CoapAnswer, CoapServer, Endpoint } from './server.js';
+
+/** Options this server understands; any other critical option is refused with 4.02 (RFC 7252 §5.4.1). */
+const UNDERSTOOD = new Set(['Uri-Path', 'Uri-Query', 'Uri-Host', 'Uri-Port', 'Observe', 'Content-Format', 'Accept', 'Block1', 'Block2', 'Size1', 'Size2', 'ETag', 'Max-Age', 'No-Response']);
+const OPTION_NUMBERS: Record<string, number> = {
+  'If-Match': 1,
+  'If-None-Match': 5,
+  OSCORE: 9,
+  'Location-Path': 8,
+  'Location-Query': 20,
+  'Hop-Limit': 16,
+  'Q-Block1': 19,
+  'Q-Block2': 31,
+  'Proxy-Uri': 35,
+  'Proxy-Scheme': 39,
+  'OCF-Accept-Content-Format-Version': 2049,
+  'OCF-Content-Format-Version': 2053,
+};
+const REQUEST_ID = /^[1-9][0-9]{0,9}$/;
+
+const text = (message: string) => Buffer.from(message);
+const badRequest = (message: string): CoapAnswer => ({ code: '4.00', payload: text(message) });
+
+function criticalUnknown(message: CoapMessage): string | undefined {
+  for (const option of message.options) {
+    if (typeof option.name === 'string' && UNDERSTOOD.has(option.name)) continue;
+    const number = typeof option.name === 'number' ? option.name : OPTION_NUMBERS[option.name];
+    if (number === undefined || number % 2 === 1) return String(option.name); // odd numbers are critical
+  }
+  return undefined;
+}
+
+const optionValue = (message: CoapMessage, name: string) => message.options.find((o) => o.name === name)?.value;
+
+/**
+ * `/api/v1/{token}/rpc` (SPEC.md): GET with Observe registers (0) or
+ * deregisters (1); `POST …/rpc/{id}` carries the reply to call `id` (2.01,
+ * 4.04 unknown); `POST …/rpc` is a client-side call, answered 2.05.
+ * Answers through `answer`; returns a promise when the answer comes later.
+ */
+export function handleRequest(server: CoapServer, message: CoapMessage, endpoint: Endpoint, endpointKey: string, answer: (result: CoapAnswer) => void): Promise<void> | undefined {
+  const { devices, actors, clientRpc } = server.context;
+  const unknown = criticalUnknown(message);
+  if (unknown !== undefined) {
+    answer({ code: '4.02', payload: text(`unrecognized critical option ${unknown}`) });
+    return undefined;
+  }
+  const path = message.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8'));
+  if (path.length < 4 || path.length > 5 || path[0] !== 'api' || path[1] !== 'v1' || path[3] !== 'rpc') {
+    answer(badRequest(`unknown path /${path.join('/')}; expected /api/v1/{token}/rpc[/{id}]`));
+    return undefined;
+  }
+  const device = devices.byToken(path[2]!);
+  if (device === undefined) {
+    answer({ code: '4.01', payload: text('unknown device access token') });
+    return undefined;
+  }
+  if (message.payload.length > server.context.maxCoapPayloadBytes) {
+    answer({ code: '4.13', payload: text(`payload over ${server.context.maxCoapPayloadBytes} bytes`), options: [{ name: 'Size1', value: uintOption(server.context.maxCoapPayloadBytes) }] });
+    return undefined;
+  }
+  const method = message.code;
+  if (path.length === 4 && method === '0.01') {
+    const observe = optionValue(message, 'Observe');
+    if (observe === undefined) {
+      answer(badRequest('GET …/rpc needs Observe: 0 to subscribe, 1 to unsubscribe'));
+      return undefined;
+    }
+    const key = `${endpointKey}|${message.token.toString('hex')}`;
+    if (readUint(observe) === 1) {
+      server.observation(key)?.end();
+      answer({ code: '2.05', options: [{ name: 'Content-Format', value: CONTENT_FORMAT_JSON }] });
+      return undefined;
+    }
+    const existing = server.observation(key);
+    const observation = existing?.open === true ? existing : new CoapObservation(server, key, device.id, endpoint, message.token, message.type === 'CON');
+    answer({ code: '2.05', options: [{ name: 'Observe', value: uintOption(observation.nextSequence()) }, { name: 'Content-Format', value: CONTENT_FORMAT_JSON }] });
+    if (observation !== existing) {
+      server.remember(observation);
+      observation.start();
+    }
+    return undefined;
+  }
+  if (path.length === 5 && method === '0.02') {
+    const id = path[4]!;
+    if (!REQUEST_ID.test(id)) {
+      answer(badRequest(`request id must be a positive integer, got "${id}"`));
+      return undefined;
+    }
+    answer(actors.reply(device.id, Number(id), message.payload) ? { code: '2.01' } : { code: '4.04', payload: text(`no pending call ${id}`) });
+    return undefined;
+  }
+  if (path.length === 4 && method === '0.02') {
+    let request: unknown;
+    try {
+      request = JSON.parse(message.payload.toString('utf8'));
+    } catch {
+      answer(badRequest('body is not JSON; expected {"method","params"}'));
+      return undefined;
+    }
+    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+      answer(badRequest('expected a JSON object {"method","params"}'));
+      return undefined;
+    }
+    const { method: name, params } = request as { method?: unknown; params?: unknown };
+    return clientRpc.invoke(device, name, params).then((result) => {
+      let payload: string;
+      try {
+        payload = JSON.stringify(result) ?? 'null';
+      } catch {
+        payload = JSON.stringify({ error: 'The handler returned a value that is not JSON' });
+      }
+      answer({ code: '2.05', payload: Buffer.from(payload), options: [{ name: 'Content-Format', value: CONTENT_FORMAT_JSON }] });
+    });
+  }
+  answer({ code: '4.05', payload: text(`${method === '0.01' ? 'GET' : method === '0.02' ? 'POST' : method} is not allowed on /${path.join('/')}`) });
+  return undefined;
+}
