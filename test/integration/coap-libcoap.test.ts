@@ -1,0 +1,44 @@
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, until, type TestServer } from '../support/server.js';
+
+// libcoap's coap-client (Debian libcoap3-bin, installed by the pretest step) as a device.
+const run = promisify(execFile);
+const CLIENT = 'coap-client-notls';
+let t: TestServer;
+beforeAll(async () => {
+  t = await startTestServer({ rpc: { defaultTimeoutMs: 10_000, ordering: 'burst', maxPendingPerDevice: 1000, clientSideTimeoutMs: 800 } });
+  t.server.handle('add', (params) => (params as { a: number; b: number }).a + (params as { a: number; b: number }).b);
+  t.server.handle('slow', () => new Promise((resolve) => setTimeout(() => resolve('too late'), 2000)));
+});
+afterAll(() => t.close());
+
+describe('CoAP with libcoap coap-client', () => {
+  it('client-side RPC: POST …/rpc answers with the handler value', async () => {
+    const { stdout } = await run(CLIENT, ['-m', 'post', '-e', JSON.stringify({ method: 'add', params: { a: 20, b: 22 } }), `coap://127.0.0.1:${t.coapPort}/api/v1/TOKEN_A/rpc`]);
+    expect(stdout.trim()).toBe('42');
+  });
+
+  it('a handler slower than the client-side timeout answers {"error":"timeout"}, through a separate response', async () => {
+    const { stdout } = await run(CLIENT, ['-m', 'post', '-e', JSON.stringify({ method: 'slow' }), `coap://127.0.0.1:${t.coapPort}/api/v1/TOKEN_A/rpc`]);
+    expect(JSON.parse(stdout.trim())).toEqual({ error: 'timeout' });
+  });
+
+  it('observes …/rpc, receives a call as a notification, and answers it', async () => {
+    const observer = spawn(CLIENT, ['-m', 'get', '-s', '10', '-B', '10', `coap://127.0.0.1:${t.coapPort}/api/v1/TOKEN_PLAIN/rpc`]);
+    let output = '';
+    observer.stdout.on('data', (chunk) => (output += chunk));
+    try {
+      await until(() => t.server.devices.state('dev-plain') === 'subscribed', 5000);
+      const call = t.server.call('dev-plain', { method: 'setLed', params: { on: true }, timeout: 5000 });
+      await until(() => output.includes('setLed'), 5000);
+      const notification = JSON.parse(output.trim().split('\n').find((line) => line.includes('setLed'))!) as { id: number; method: string; params: unknown };
+      expect(notification).toMatchObject({ method: 'setLed', params: { on: true } });
+      await run(CLIENT, ['-m', 'post', '-e', '{"led":"on"}', `coap://127.0.0.1:${t.coapPort}/api/v1/TOKEN_PLAIN/rpc/${notification.id}`]);
+      await expect(call).resolves.toEqual({ led: 'on' });
+    } finally {
+      observer.kill();
+    }
+  });
+});
