@@ -98,7 +98,7 @@ describe('CoAP device API', () => {
     const raw = await RawCoap.open(t.coapPort);
     cleanups.push(() => raw.close());
     const before = clientCalls;
-    const request = { confirmable: true, code: 'POST', messageId: 4242, token: Buffer.from([9, 9]), options: uriPath('/api/v1/TOKEN_A/rpc'), payload: Buffer.from(JSON.stringify({ method: 'count' })) } as const;
+    const request = { confirmable: true, code: 'POST', messageId: 4242, token: Buffer.from([9, 9]), options: uriPath('/api/v1/TOKEN_A/rpc'), payload: Buffer.from(JSON.stringify({ method: 'count' })) };
     raw.send(request);
     const first = await raw.next((p) => p.messageId === 4242);
     raw.send(request);
@@ -168,7 +168,7 @@ describe('CoAP device API', () => {
   it('Observe: 1 deregisters', async () => {
     const raw = await RawCoap.open(t.coapPort);
     cleanups.push(() => raw.close());
-    const register = { confirmable: true, code: 'GET', token: Buffer.from([5]), options: [{ name: 'Observe', value: Buffer.alloc(0) }, ...uriPath('/api/v1/TOKEN_PLAIN/rpc')] } as const;
+    const register = { confirmable: true, code: 'GET', token: Buffer.from([5]), options: [{ name: 'Observe' as const, value: Buffer.alloc(0) }, ...uriPath('/api/v1/TOKEN_PLAIN/rpc')] };
     raw.send({ ...register, messageId: 300 });
     await raw.next((p) => p.messageId === 300);
     expect(t.server.devices.state('dev-plain')).toBe('subscribed');
@@ -203,5 +203,50 @@ describe('CoAP device API', () => {
     await new Promise((r) => setTimeout(r, 200));
     await observe('TOKEN_A', (n) => ({ ok: n.method }));
     await expect(t.server.call('dev-a', { method: 'afterFuzz', timeout: 3000 })).resolves.toEqual({ ok: 'afterFuzz' });
+  });
+});
+
+describe('CoAP block-wise notifications and uploads', () => {
+  it('a notification over 1024 bytes carries its first block; the device GETs the rest', async () => {
+    const raw = await RawCoap.open(t.coapPort);
+    cleanups.push(() => raw.close());
+    const path = uriPath('/api/v1/TOKEN_PLAIN/rpc');
+    raw.send({ confirmable: false, code: 'GET', messageId: 400, token: Buffer.from([4]), options: [{ name: 'Observe', value: Buffer.alloc(0) }, ...path] });
+    await raw.next((p) => p.token.equals(Buffer.from([4])) && p.payload.length === 0); // a NON answer has a message id of its own
+    const big = { text: 'z'.repeat(2500) };
+    const call = t.server.call('dev-plain', { method: 'bulk', params: big, timeout: 3000 }).catch((e: unknown) => e);
+    const first = await raw.next((p) => p.code === '2.05' && p.payload.length > 0);
+    const parts = [first.payload];
+    const block2 = first.options.find((o) => o.name === 'Block2')!.value;
+    expect(block2[block2.length - 1]! & 0x8).toBe(0x8); // more blocks follow
+    for (let num = 1, more = true; more; num++) {
+      raw.send({ confirmable: true, code: 'GET', messageId: 400 + num, token: Buffer.from([4, num]), options: [...path, { name: 'Block2', value: Buffer.from([(num << 4) | 6]) }] });
+      const block = await raw.next((p) => p.messageId === 400 + num);
+      parts.push(block.payload);
+      const value = block.options.find((o) => o.name === 'Block2')!.value;
+      more = (value[value.length - 1]! & 0x8) !== 0;
+    }
+    const request = JSON.parse(Buffer.concat(parts).toString()) as { id: number; method: string; params: unknown };
+    expect(request).toMatchObject({ method: 'bulk', params: big });
+    raw.send({ confirmable: true, code: 'POST', messageId: 499, token: Buffer.from([4, 99]), options: uriPath(`/api/v1/TOKEN_PLAIN/rpc/${request.id}`), payload: Buffer.from('"got it"') });
+    expect(await call).toBe('got it');
+  });
+
+  it('Block1 blocks out of order answer 4.08; in order they answer 2.31, then the call', async () => {
+    const raw = await RawCoap.open(t.coapPort);
+    cleanups.push(() => raw.close());
+    const path = uriPath('/api/v1/TOKEN_A/rpc');
+    const body = Buffer.from(JSON.stringify({ method: 'add', params: { a: 5, b: 6, pad: 'q'.repeat(40) } }));
+    const block = (num: number, more: boolean) => Buffer.from([(num << 4) | (more ? 8 : 0) | 0]); // 16-byte blocks
+    raw.send({ confirmable: true, code: 'POST', messageId: 500, token: Buffer.from([5]), options: [...path, { name: 'Block1', value: block(1, true) }], payload: body.subarray(16, 32) });
+    expect((await raw.next((p) => p.messageId === 500)).code).toBe('4.08');
+    const count = Math.ceil(body.length / 16);
+    for (let num = 0; num < count; num++) {
+      const more = num < count - 1;
+      raw.send({ confirmable: true, code: 'POST', messageId: 501 + num, token: Buffer.from([5, num]), options: [...path, { name: 'Block1', value: block(num, more) }], payload: body.subarray(num * 16, num * 16 + 16) });
+      const answer = await raw.next((p) => p.messageId === 501 + num);
+      expect(answer.code).toBe(more ? '2.31' : '2.05');
+      if (!more) expect(answer.payload.toString()).toBe('11');
+    }
   });
 });

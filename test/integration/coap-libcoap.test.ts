@@ -42,3 +42,23 @@ describe('CoAP with libcoap coap-client', () => {
     }
   });
 });
+
+describe('CoAP block-wise transfer (RFC 7959) with libcoap coap-client', () => {
+  it('Block1: a large client-side request sent in 64-byte blocks is assembled', async () => {
+    const params = { a: 1, b: 2, padding: 'p'.repeat(600) };
+    const { stdout } = await run(CLIENT, ['-m', 'post', '-b', '64', '-e', JSON.stringify({ method: 'add', params }), `coap://127.0.0.1:${t.coapPort}/api/v1/TOKEN_A/rpc`]);
+    expect(stdout.trim()).toBe('3');
+  });
+
+  it('Block2: an answer over 1024 bytes arrives whole', async () => {
+    t.server.handle('big', () => ({ data: 'x'.repeat(3000) }));
+    const { stdout } = await run(CLIENT, ['-m', 'post', '-e', JSON.stringify({ method: 'big' }), `coap://127.0.0.1:${t.coapPort}/api/v1/TOKEN_A/rpc`]);
+    expect(JSON.parse(stdout.trim())).toEqual({ data: 'x'.repeat(3000) });
+  });
+
+  it('Block2 with a smaller block size the client asks for', async () => {
+    t.server.handle('medium', () => 'y'.repeat(500));
+    const { stdout } = await run(CLIENT, ['-m', 'post', '-b', '128', '-e', JSON.stringify({ method: 'medium' }), `coap://127.0.0.1:${t.coapPort}/api/v1/TOKEN_A/rpc`]);
+    expect(JSON.parse(stdout.trim())).toBe('y'.repeat(500));
+  });
+});

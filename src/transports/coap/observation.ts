@@ -1,5 +1,6 @@
 import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../actors/session-link.js';
-import { encode, uintOption } from './codec.js';
+import { DEFAULT_SZX, blockSize } from './blockwise.js';
+import { encode, uintOption, type CoapOption } from './codec.js';
 import type { CoapServer } from './server.js';
 
 export const CONTENT_FORMAT_JSON = uintOption(50);
@@ -23,6 +24,8 @@ export class CoapObservation implements SessionLink {
     readonly endpoint: { address: string; port: number },
     readonly token: Buffer,
     readonly confirmable: boolean,
+    /** Where the rest of a notification too large for one message is fetched (Block2). */
+    readonly resourceKey: string,
   ) {}
 
   get remoteAddress(): string {
@@ -48,18 +51,16 @@ export class CoapObservation implements SessionLink {
   deliver(request: OutgoingRequest): DeliveryResult {
     if (!this.#open) return 'failed';
     const messageId = this.server.nextMessageId();
-    const payload = Buffer.from(`{"id":${request.id},"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`);
-    const bytes = encode({
-      type: this.confirmable ? 'CON' : 'NON',
-      code: '2.05',
-      messageId,
-      token: this.token,
-      options: [
-        { name: 'Observe', value: uintOption(this.nextSequence()) },
-        { name: 'Content-Format', value: CONTENT_FORMAT_JSON },
-      ],
-      payload,
-    });
+    let payload: Buffer = Buffer.from(`{"id":${request.id},"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`);
+    let options: CoapOption[] = [
+      { name: 'Observe', value: uintOption(this.nextSequence()) },
+      { name: 'Content-Format', value: CONTENT_FORMAT_JSON },
+    ];
+    if (payload.length > blockSize(DEFAULT_SZX)) {
+      // RFC 7959 §2.6 / RFC 7641 §4.2 with blocks: the first block notifies, the device GETs the rest.
+      ({ payload, options } = this.server.blockwise.storeRepresentation(this.resourceKey, payload, options, DEFAULT_SZX));
+    }
+    const bytes = encode({ type: this.confirmable ? 'CON' : 'NON', code: '2.05', messageId, token: this.token, options, payload });
     this.server.trackNotification(messageId, this);
     if (!this.confirmable) {
       this.server.send(bytes, this.endpoint);

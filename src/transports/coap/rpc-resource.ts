@@ -26,7 +26,8 @@ const badRequest = (message: string): CoapAnswer => ({ code: '4.00', payload: te
 function criticalUnknown(message: CoapMessage): string | undefined {
   for (const option of message.options) {
     if (typeof option.name === 'string' && UNDERSTOOD.has(option.name)) continue;
-    const number = typeof option.name === 'number' ? option.name : OPTION_NUMBERS[option.name];
+    // coap-packet names options it does not know by their number, as a number or a numeric string.
+    const number = typeof option.name === 'number' ? option.name : /^\d+$/.test(option.name) ? Number(option.name) : OPTION_NUMBERS[option.name];
     if (number === undefined || number % 2 === 1) return String(option.name); // odd numbers are critical
   }
   return undefined;
@@ -75,7 +76,10 @@ export function handleRequest(server: CoapServer, message: CoapMessage, endpoint
       return undefined;
     }
     const existing = server.observation(key);
-    const observation = existing?.open === true ? existing : new CoapObservation(server, key, device.id, endpoint, message.token, message.type === 'CON');
+    const observation =
+      existing?.open === true
+        ? existing
+        : new CoapObservation(server, key, device.id, endpoint, message.token, message.type === 'CON', server.resourceKey(endpointKey, path.join('/')));
     answer({ code: '2.05', options: [{ name: 'Observe', value: uintOption(observation.nextSequence()) }, { name: 'Content-Format', value: CONTENT_FORMAT_JSON }] });
     if (observation !== existing) {
       server.remember(observation);

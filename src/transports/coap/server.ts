@@ -2,7 +2,8 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
 import type { TransportContext } from '../transport-context.js';
-import { MalformedMessageError, decode, encode, peekHeader, type CoapMessage, type CoapOption } from './codec.js';
+import { BlockwiseStore, DEFAULT_SZX, blockOption, blockSize, readBlock } from './blockwise.js';
+import { MalformedMessageError, decode, encode, peekHeader, uintOption, type CoapMessage, type CoapOption } from './codec.js';
 import { ExchangeCache } from './exchange-cache.js';
 import type { CoapObservation } from './observation.js';
 import { handleRequest } from './rpc-resource.js';
@@ -26,6 +27,12 @@ export interface CoapAnswer {
 }
 
 const SWEEP_EVERY_MS = 10_000;
+
+const resourceKeyOf = (endpointKey: string, message: CoapMessage) =>
+  `${endpointKey}|${message.options
+    .filter((o) => o.name === 'Uri-Path')
+    .map((o) => o.value.toString('utf8'))
+    .join('/')}`;
 /** Notifications remembered by message id, so a Reset to a NON notification can cancel its observation. */
 const MAX_TRACKED_NOTIFICATIONS = 10_000;
 /** How long a CON request may wait for its answer before it gets an empty ACK and a separate response (RFC 7252 §5.2.2). */
@@ -40,6 +47,7 @@ export class CoapServer implements DeadlineTarget {
   readonly context: CoapContext;
   readonly sender: ReliableSender;
   readonly #exchanges = new ExchangeCache();
+  readonly blockwise = new BlockwiseStore();
   readonly #observations = new Map<string, CoapObservation>();
   readonly #notifications = new Map<number, CoapObservation>();
   readonly #sockets: Socket[] = [];
@@ -100,6 +108,7 @@ export class CoapServer implements DeadlineTarget {
 
   onDeadline(now: number): void {
     this.#exchanges.sweep(now);
+    this.blockwise.sweep(now);
     this.#sweepKey = this.#closed ? -1 : this.context.scheduler.schedule(now + SWEEP_EVERY_MS, this);
   }
 
@@ -180,12 +189,21 @@ export class CoapServer implements DeadlineTarget {
       if (earlier.response !== undefined) this.send(earlier.response, endpoint);
       return;
     }
+    const resourceKey = resourceKeyOf(key, message);
     let answered = false;
     let acknowledged = false;
-    const answer = (result: CoapAnswer): void => {
+    let request = message;
+    let block1Echo: CoapOption | undefined;
+    let preferredSzx = DEFAULT_SZX;
+    const answer = (given: CoapAnswer): void => {
       if (answered || this.#closed) return;
       answered = true;
       const separate = acknowledged;
+      let result = block1Echo === undefined ? given : { ...given, options: [...(given.options ?? []), block1Echo] };
+      if (result.payload !== undefined && result.payload.length > blockSize(preferredSzx)) {
+        // Too large for one message: the first block now, the rest on request (RFC 7959 §2.4).
+        result = { code: result.code, ...this.blockwise.storeRepresentation(resourceKey, result.payload, result.options ?? [], preferredSzx) };
+      }
       const bytes = encode({
         type: message.type === 'CON' && !separate ? 'ACK' : message.type === 'CON' ? 'CON' : 'NON',
         code: result.code,
@@ -202,7 +220,35 @@ export class CoapServer implements DeadlineTarget {
       this.#exchanges.answered(key, message.messageId, bytes);
       this.send(bytes, endpoint);
     };
-    const pending = handleRequest(this, message, endpoint, key, answer);
+    const block2Value = message.options.find((o) => o.name === 'Block2')?.value;
+    if (block2Value !== undefined) {
+      const block2 = readBlock(block2Value);
+      if (block2 === undefined) return answer({ code: '4.00', payload: Buffer.from('malformed Block2 option') });
+      preferredSzx = Math.min(block2.szx, DEFAULT_SZX);
+      if (block2.num > 0) {
+        const part = this.blockwise.block(resourceKey, block2.num, preferredSzx);
+        return answer(part === undefined ? { code: '4.00', payload: Buffer.from(`no block ${block2.num} to continue`) } : { code: '2.05', ...part });
+      }
+    }
+    const block1Value = message.options.find((o) => o.name === 'Block1')?.value;
+    if (block1Value !== undefined) {
+      const block1 = readBlock(block1Value);
+      if (block1 === undefined) return answer({ code: '4.00', payload: Buffer.from('malformed Block1 option') });
+      const limit = this.context.maxCoapPayloadBytes;
+      const received = this.blockwise.receiveBlock1(`${resourceKey}|${message.code}`, block1, message.payload, limit);
+      switch (received.kind) {
+        case 'continue':
+          return answer({ code: '2.31', options: [blockOption('Block1', received.block)] });
+        case 'incomplete':
+          return answer({ code: '4.08', payload: Buffer.from('blocks missing or out of order; start again from block 0') });
+        case 'too-large':
+          return answer({ code: '4.13', payload: Buffer.from(`body over ${limit} bytes`), options: [{ name: 'Size1', value: uintOption(limit) }] });
+        case 'complete':
+          request = { ...message, payload: received.payload };
+          block1Echo = blockOption('Block1', received.block);
+      }
+    }
+    const pending = handleRequest(this, request, endpoint, key, answer);
     if (answered || message.type !== 'CON' || pending === undefined) return;
     // Not answered at once: if the answer takes longer, acknowledge now and answer separately (RFC 7252 §5.2.2).
     const timer = setTimeout(() => {
@@ -213,6 +259,11 @@ export class CoapServer implements DeadlineTarget {
       this.send(ack, endpoint);
     }, PIGGYBACK_WITHIN_MS);
     void pending.finally(() => clearTimeout(timer));
+  }
+
+  /** The cache key of a resource for one endpoint, for block-wise transfers. */
+  resourceKey(endpointKey: string, path: string): string {
+    return `${endpointKey}|${path}`;
   }
 
   #reset(messageId: number, endpoint: Endpoint): void {
