@@ -11,7 +11,8 @@ import { fixedRate } from './scenarios/fixed-rate.js';
 import { idleDevices } from './scenarios/idle-devices.js';
 import { rpcMqtt } from './scenarios/rpc-mqtt.js';
 import { rpcRest } from './scenarios/rpc-rest.js';
-import type { BenchSettings } from './scenarios/settings.js';
+import { DEVICE_TRANSPORTS, type BenchSettings, type DeviceTransport } from './scenarios/settings.js';
+import { transports } from './scenarios/transports.js';
 
 const SCENARIOS: Record<string, (s: BenchSettings) => Promise<ScenarioReport>> = {
   'rpc-mqtt': rpcMqtt,
@@ -22,6 +23,7 @@ const SCENARIOS: Record<string, (s: BenchSettings) => Promise<ScenarioReport>> =
   aedes: (s) => baseline('aedes', s),
   mosquitto: (s) => baseline('mosquitto', s),
   compare,
+  transports,
 };
 
 const USAGE = `Usage: npm run bench -- <scenario> [options]
@@ -36,6 +38,7 @@ Options:
   --rounds R         compare: rounds (default 3)
   --rate R           fixed-rate: calls per second (default: half the measured maximum)
   --sizes A,B,C      idle-devices: device counts (default 10000,50000,100000)
+  --transport T      rpc-mqtt, fixed-rate: devices on mqtt (default), coap or http
   --out DIR          results folder (default bench/results)`;
 
 function number(name: string, value: string | undefined, fallback: number): number {
@@ -58,6 +61,7 @@ const { values, positionals } = parseArgs({
     rounds: { type: 'string' },
     rate: { type: 'string' },
     sizes: { type: 'string' },
+    transport: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -72,7 +76,13 @@ if (run === undefined) {
   console.error(`bench: unknown scenario "${scenario}"\n\n${USAGE}`);
   process.exit(2);
 }
+const transport = (values.transport ?? 'mqtt') as DeviceTransport;
+if (!DEVICE_TRANSPORTS.includes(transport)) {
+  console.error(`bench: --transport must be one of ${DEVICE_TRANSPORTS.join(', ')}, got "${values.transport}"\n\n${USAGE}`);
+  process.exit(2);
+}
 const settings: BenchSettings = {
+  transport,
   devices: Math.round(number('devices', values.devices, 1000)),
   concurrency: Math.round(number('concurrency', values.concurrency, 1000)),
   seconds: number('seconds', values.seconds, 10),

@@ -6,7 +6,7 @@ import { TOKEN_PREFIX } from '../lib/payload.js';
 const sourceAddresses = argument('source-addresses', '');
 const simulator = new DeviceSimulator({
   server: argument('server'),
-  transport: argument('transport', 'mqtt') as 'mqtt' | 'mqtt-ws',
+  transport: argument('transport', 'mqtt') as 'mqtt' | 'mqtt-ws' | 'coap' | 'http',
   devices: Number(argument('devices')),
   firstIndex: Number(argument('first-index', '0')),
   tokenPrefix: TOKEN_PREFIX,

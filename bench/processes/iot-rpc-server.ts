@@ -21,9 +21,9 @@ const server = createRpcServer({
     rpc: { maxPendingPerDevice: 100_000 },
   },
   host: '127.0.0.1',
-  httpPort: argument('http', 'false') === 'true' ? 0 : null,
+  httpPort: argument('http', 'false') === 'true' || argument('transport', 'mqtt') === 'http' ? 0 : null,
   mqttPort: 0,
-  coapPort: null,
+  coapPort: argument('transport', 'mqtt') === 'coap' ? 0 : null,
   logger: false,
 });
 const addresses = await server.listen();
@@ -43,7 +43,7 @@ function memory(): { heapUsedBytes: number; rssBytes: number } {
 }
 
 serveCommands(
-  { mqttPort: addresses.mqttPort, httpPort: addresses.httpPort },
+  { mqttPort: addresses.mqttPort, httpPort: addresses.httpPort, coapPort: addresses.coapPort },
   async (command) => {
     switch (command.type) {
       case 'load':

@@ -8,14 +8,14 @@ export async function fixedRate(s: BenchSettings): Promise<ScenarioReport> {
   let maximum: number | undefined;
   let rate = s.rate;
   if (rate === undefined) {
-    maximum = (await measureIotRpc(loadSettings(s))).callsPerSecond;
+    maximum = (await measureIotRpc(loadSettings(s), s.transport)).callsPerSecond;
     rate = Math.max(1, Math.round(maximum / 2));
   }
-  const result = await measureIotRpc(loadSettings(s, rate));
+  const result = await measureIotRpc(loadSettings(s, rate), s.transport);
   const met = result.latencyMs.p99 <= TARGETS.p99AtHalfRateMs;
   return {
     scenario: 'fixed-rate',
-    settings: { devices: s.devices, rate, seconds: s.seconds, warmup: s.warmup },
+    settings: { devices: s.devices, rate, seconds: s.seconds, warmup: s.warmup, transport: s.transport },
     figures: { rate, maximum, result },
     rows: [
       ...(maximum === undefined ? [] : [{ figure: 'measured maximum calls/s', value: maximum, includes: `closed loop, ${s.concurrency} in flight` }]),

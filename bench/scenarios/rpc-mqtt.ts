@@ -3,13 +3,13 @@ import { loadSettings, type BenchSettings } from './settings.js';
 import { INCLUDES, measureIotRpc } from './systems.js';
 import { throughputRows } from './throughput-rows.js';
 
-/** Two-way calls through the library API to N MQTT devices at concurrency C. */
+/** Two-way calls through the library API to N devices (MQTT, or --transport coap|http) at concurrency C. */
 export async function rpcMqtt(s: BenchSettings): Promise<ScenarioReport> {
-  const result = await measureIotRpc(loadSettings(s));
+  const result = await measureIotRpc(loadSettings(s), s.transport);
   return {
-    scenario: 'rpc-mqtt',
-    settings: { devices: s.devices, concurrency: s.concurrency, seconds: s.seconds, warmup: s.warmup },
+    scenario: s.transport === 'mqtt' ? 'rpc-mqtt' : `rpc-${s.transport}`,
+    settings: { devices: s.devices, concurrency: s.concurrency, seconds: s.seconds, warmup: s.warmup, transport: s.transport },
     figures: { 'iot-rpc': result },
-    rows: throughputRows('iot-rpc', result, INCLUDES['iot-rpc']),
+    rows: throughputRows('iot-rpc', result, `${INCLUDES['iot-rpc']}; devices on ${s.transport}`),
   };
 }

@@ -9,7 +9,12 @@ export interface BenchSettings {
   /** idle-devices: how many devices at each step. */
   sizes: number[];
   outDir: string;
+  /** How the devices reach iot-rpc in rpc-mqtt and fixed-rate: mqtt (default), coap or http. */
+  transport: DeviceTransport;
 }
+
+export type DeviceTransport = 'mqtt' | 'coap' | 'http';
+export const DEVICE_TRANSPORTS: readonly DeviceTransport[] = ['mqtt', 'coap', 'http'];
 
 export const loadSettings = (s: BenchSettings, rate?: number) => ({
   devices: s.devices,

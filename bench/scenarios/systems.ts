@@ -6,6 +6,7 @@
 import type { LoadResult } from '../lib/load.js';
 import { findMosquitto, startMosquitto } from '../lib/mosquitto.js';
 import { startProcess, type BenchProcess } from '../lib/processes.js';
+import type { DeviceTransport } from './settings.js';
 
 export interface LoadSettings {
   devices: number;
@@ -36,9 +37,17 @@ const loadCommand = (s: LoadSettings) => ({
   durationMs: s.durationMs,
 });
 
-export async function measureIotRpc(s: LoadSettings): Promise<LoadResult> {
-  const server = await startProcess('iot-rpc-server', ['--devices', String(s.devices)]);
-  return withFleet(server, server.ready.mqttPort as number, s.devices, 'thingsboard', () => server.request<LoadResult>(loadCommand(s)));
+/** iot-rpc with its devices on MQTT (default), CoAP (observe, CON) or HTTP (long-poll). */
+export async function measureIotRpc(s: LoadSettings, transport: DeviceTransport = 'mqtt'): Promise<LoadResult> {
+  const server = await startProcess('iot-rpc-server', ['--devices', String(s.devices), '--transport', transport]);
+  const port = server.ready[`${transport}Port`] as number;
+  const fleet = await startProcess('device-fleet', ['--server', `127.0.0.1:${port}`, '--devices', String(s.devices), '--transport', transport]);
+  try {
+    return await server.request<LoadResult>(loadCommand(s));
+  } finally {
+    await fleet.stop();
+    await server.stop();
+  }
 }
 
 export async function measureLimit(s: LoadSettings): Promise<LoadResult> {

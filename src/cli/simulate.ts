@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { DeviceSimulator, PROFILE_NAMES, provisionDevices, type ProfileName } from '../simulator/index.js';
+import { DeviceSimulator, PROFILE_NAMES, SIMULATOR_TRANSPORTS, provisionDevices, type ProfileName, type SimulatorTransport } from '../simulator/index.js';
 import { UsageError, positiveInteger } from './arguments.js';
 
 export const SIMULATE_USAGE = `Usage: iot-rpc simulate --devices N [options]
@@ -8,8 +8,8 @@ Connects N simulated devices that subscribe to server-side RPC and answer it.
 
 Options:
   --devices N            how many devices (required)
-  --transport T          mqtt (default) or mqtt-ws
-  --server HOST:PORT     MQTT listener (mqtt) or HTTP listener (mqtt-ws); default 127.0.0.1:1883 / 127.0.0.1:8080
+  --transport T          mqtt (default), mqtt-ws, coap or http
+  --server HOST:PORT     the listener of that transport; default 127.0.0.1:1883 (mqtt), :8080 (mqtt-ws, http), :5683 (coap)
   --token-prefix P       device i uses access token P<i>; default sim-
   --first-index I        number of the first device; default 0
   --profile echo|gpio    echo returns the params (default); gpio answers getGpioStatus,
@@ -50,8 +50,9 @@ export async function simulate(argv: string[]): Promise<void> {
   if (values.devices === undefined) throw new UsageError('--devices is required');
   const devices = positiveInteger('--devices', values.devices, 0);
   if (devices < 1) throw new UsageError('--devices must be at least 1');
-  const transport = values.transport;
-  if (transport !== 'mqtt' && transport !== 'mqtt-ws') throw new UsageError(`--transport must be mqtt or mqtt-ws, got "${transport}"`);
+  const transport = values.transport as SimulatorTransport;
+  if (!SIMULATOR_TRANSPORTS.includes(transport)) throw new UsageError(`--transport must be one of ${SIMULATOR_TRANSPORTS.join(', ')}, got "${values.transport}"`);
+  const defaultServer = { mqtt: '127.0.0.1:1883', 'mqtt-ws': '127.0.0.1:8080', http: '127.0.0.1:8080', coap: '127.0.0.1:5683' }[transport];
   const profile = values.profile as ProfileName;
   if (!PROFILE_NAMES.includes(profile)) throw new UsageError(`--profile must be one of ${PROFILE_NAMES.join(', ')}, got "${values.profile}"`);
   if (values.qos !== '0' && values.qos !== '1') throw new UsageError(`--qos must be 0 or 1, got "${values.qos}"`);
@@ -64,7 +65,7 @@ export async function simulate(argv: string[]): Promise<void> {
     console.log(`provisioned: ${result.created} created, ${result.reused} reused`);
   }
   const simulator = new DeviceSimulator({
-    server: values.server ?? (transport === 'mqtt' ? '127.0.0.1:1883' : '127.0.0.1:8080'),
+    server: values.server ?? defaultServer,
     transport,
     devices,
     tokenPrefix,

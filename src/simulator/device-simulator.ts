@@ -1,12 +1,17 @@
 import { EventEmitter } from 'node:events';
 import { createConnection } from 'node:net';
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
+import { CoapSimDevice } from './coap-device.js';
+import { HttpSimDevice } from './http-device.js';
 import { createBehaviour, type ProfileName } from './profiles.js';
 
+export type SimulatorTransport = 'mqtt' | 'mqtt-ws' | 'coap' | 'http';
+export const SIMULATOR_TRANSPORTS: readonly SimulatorTransport[] = ['mqtt', 'mqtt-ws', 'coap', 'http'];
+
 export interface SimulatorOptions {
-  /** `host:port` of the MQTT listener (TCP) or of the HTTP listener (`mqtt-ws`). */
+  /** `host:port` of the MQTT listener (mqtt), the HTTP listener (mqtt-ws, http) or the CoAP listener (coap). */
   readonly server: string;
-  readonly transport: 'mqtt' | 'mqtt-ws';
+  readonly transport: SimulatorTransport;
   readonly devices: number;
   /** Device i's access token is `${tokenPrefix}${i}`. */
   readonly tokenPrefix: string;
@@ -60,6 +65,8 @@ interface SimulatedDevice {
 export class DeviceSimulator extends EventEmitter<{ error: [Error]; answered: [number] }> {
   readonly #options: SimulatorOptions;
   readonly #devices: SimulatedDevice[] = [];
+  /** CoAP and HTTP devices, which hold no MQTT client. */
+  readonly #polling: Array<CoapSimDevice | HttpSimDevice> = [];
   #callsAnswered = 0;
   #reconnects = 0;
   #stopping = false;
@@ -73,11 +80,17 @@ export class DeviceSimulator extends EventEmitter<{ error: [Error]; answered: [n
   get status(): SimulatorStatus {
     let connected = 0;
     let subscribed = 0;
+    let answered = 0;
+    for (const device of this.#polling) {
+      if (device.connected) connected++;
+      if (device.subscribed) subscribed++;
+      answered += device.answered;
+    }
     for (const device of this.#devices) {
       if (device.client.connected) connected++;
       if (device.subscribed) subscribed++;
     }
-    return { devices: this.#options.devices, connected, subscribed, callsAnswered: this.#callsAnswered, reconnects: this.#reconnects };
+    return { devices: this.#options.devices, connected, subscribed, callsAnswered: this.#callsAnswered + answered, reconnects: this.#reconnects };
   }
 
   /**
@@ -98,7 +111,9 @@ export class DeviceSimulator extends EventEmitter<{ error: [Error]; answered: [n
     const connectAll = async () => {
       for (let start = 0; start < devices; start += connectConcurrency) {
         const batch: Promise<void>[] = [];
-        for (let i = start; i < Math.min(devices, start + connectConcurrency); i++) batch.push(this.#open(first + i, i));
+        for (let i = start; i < Math.min(devices, start + connectConcurrency); i++) {
+          batch.push(this.#options.transport === 'coap' || this.#options.transport === 'http' ? this.#openPolling(first + i) : this.#open(first + i, i));
+        }
         await Promise.all(batch);
       }
     };
@@ -111,12 +126,24 @@ export class DeviceSimulator extends EventEmitter<{ error: [Error]; answered: [n
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    await Promise.all(this.#polling.map((device) => device.stop()));
     await Promise.all(
       this.#devices.map((device) => {
         if (device.timer !== undefined) clearTimeout(device.timer);
         return new Promise<void>((resolve) => device.client.end(true, {}, () => resolve()));
       }),
     );
+  }
+
+  #openPolling(index: number): Promise<void> {
+    const { server, transport, tokenPrefix, answer = true, replyDelayMs = 0, profile = 'echo' } = this.#options;
+    const [host, port] = splitHostPort(server);
+    const device =
+      transport === 'coap'
+        ? new CoapSimDevice(host, Number(port), `${tokenPrefix}${index}`, createBehaviour(profile), answer, replyDelayMs)
+        : new HttpSimDevice(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, `${tokenPrefix}${index}`, createBehaviour(profile), answer, replyDelayMs);
+    this.#polling.push(device);
+    return device.start();
   }
 
   #open(index: number, position: number): Promise<void> {

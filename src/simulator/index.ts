@@ -1,5 +1,5 @@
-export { DeviceSimulator, splitHostPort } from './device-simulator.js';
-export type { SimulatorOptions, SimulatorStatus } from './device-simulator.js';
+export { DeviceSimulator, SIMULATOR_TRANSPORTS, splitHostPort } from './device-simulator.js';
+export type { SimulatorOptions, SimulatorStatus, SimulatorTransport } from './device-simulator.js';
 export { provisionDevices } from './provision.js';
 export type { ProvisionOptions, ProvisionResult } from './provision.js';
 export { createBehaviour, PROFILE_NAMES } from './profiles.js';

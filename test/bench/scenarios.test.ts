@@ -21,15 +21,15 @@ interface Result {
   rows: Array<{ figure: string; value: unknown; includes: string }>;
 }
 
-async function bench(scenario: string, extra: string[] = []): Promise<Result> {
+async function bench(scenario: string, extra: string[] = [], reportedAs = scenario): Promise<Result> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', '--expose-gc', 'bench/run.ts', scenario, ...TINY, ...extra], { cwd: root, timeout: 120_000 });
   const written = /written: (\S+\.json)/.exec(stdout);
   expect(written, stdout).not.toBeNull();
   const result = JSON.parse(readFileSync(written![1]!, 'utf8')) as Result;
-  expect(result.scenario).toBe(scenario);
+  expect(result.scenario).toBe(reportedAs);
   expect(result.machine.cores).toBeGreaterThan(0);
   expect(result.machine.node).toBe(process.version);
-  expect(readFileSync(written![1]!.replace(/\.json$/, '.md'), 'utf8')).toContain(`## ${scenario}`);
+  expect(readFileSync(written![1]!.replace(/\.json$/, '.md'), 'utf8')).toContain(`## ${reportedAs}`);
   for (const row of result.rows) expect(row.includes.length, row.figure).toBeGreaterThan(0);
   return result;
 }
@@ -48,6 +48,14 @@ function expectCalls(load: unknown): void {
 describe.concurrent('bench scenarios at a tiny size', () => {
   it('rpc-mqtt', { timeout: 120_000 }, async () => {
     expectCalls((await bench('rpc-mqtt')).figures['iot-rpc']);
+  });
+
+  it('transports, and rpc-mqtt with --transport coap', { timeout: 180_000 }, async () => {
+    const result = await bench('transports');
+    for (const transport of ['mqtt', 'coap', 'http']) expectCalls(result.figures[transport]);
+    const coapOnly = await bench('rpc-mqtt', ['--transport', 'coap'], 'rpc-coap');
+    expect(coapOnly.scenario).toBe('rpc-coap');
+    expectCalls(coapOnly.figures['iot-rpc']);
   });
 
   it('rpc-rest', { timeout: 120_000 }, async () => {

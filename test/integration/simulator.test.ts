@@ -64,6 +64,23 @@ describe('device simulator', () => {
     await expect(t.server.call(id, { method: 'echo', params: 'back' })).resolves.toBe('back');
   });
 
+  for (const transport of ['coap', 'http'] as const) {
+    it(`${transport} devices observe or poll, and answer calls with their profile`, async () => {
+      const t = await provisioned(3, `sim-${transport}-`);
+      const server = transport === 'coap' ? `127.0.0.1:${t.coapPort}` : new URL(t.httpUrl).host;
+      const simulator = new DeviceSimulator({ server, transport, devices: 3, tokenPrefix: `sim-${transport}-`, profile: 'gpio' });
+      cleanups.push(() => simulator.stop());
+      await simulator.start();
+      const ids = [0, 1, 2].map((i) => idOf(t, `sim-${transport}-${i}`));
+      await until(() => ids.every((id) => t.server.devices.state(id) === 'subscribed'));
+      await expect(t.server.call(ids[0]!, { method: 'setGpioStatus', params: { pin: 3, enabled: true }, timeout: 5000 })).resolves.toMatchObject({ '3': true });
+      await expect(t.server.call(ids[0]!, { method: 'getGpioStatus', timeout: 5000 })).resolves.toMatchObject({ '3': true });
+      const values = await Promise.all(ids.map((id, i) => t.server.call(id, { method: 'setValue', params: i * 10, timeout: 5000 })));
+      expect(values).toEqual([0, 10, 20]);
+      await until(() => simulator.status.callsAnswered === 5);
+    });
+  }
+
   it('start() fails when the server refuses the token', async () => {
     const t = await startTestServer();
     cleanups.push(() => t.close());
