@@ -55,6 +55,7 @@ const deviceSchema = z
     tenantId: id,
     customerId: id.nullable().optional(),
     accessToken: z.string().min(1).max(255).optional(),
+    gateway: z.boolean().optional(),
   })
   .strict();
 
@@ -74,6 +75,7 @@ const limitsSchema = z
     maxMqttPacketBytes: z.number().int().min(128).default(65536),
     maxHttpBodyBytes: z.number().int().min(128).default(65536),
     maxCoapPayloadBytes: z.number().int().min(16).default(65536),
+    maxDevicesPerGateway: z.number().int().min(1).default(10_000),
   })
   .strict();
 

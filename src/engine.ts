@@ -54,6 +54,7 @@ export class RpcEngine implements TransportContext {
   readonly maxMqttPacketBytes: number;
   readonly maxHttpBodyBytes: number;
   readonly maxCoapPayloadBytes: number;
+  readonly maxDevicesPerGateway: number;
   readonly coapTransmission: ServerConfig['coap'];
   readonly defaultTimeoutMs: number;
 
@@ -72,6 +73,7 @@ export class RpcEngine implements TransportContext {
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
     this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;
+    this.maxDevicesPerGateway = config.limits.maxDevicesPerGateway;
     this.coapTransmission = config.coap;
     this.defaultTimeoutMs = config.rpc.defaultTimeoutMs;
     for (const tenant of config.tenants) this.tenants.set(tenant.id, tenant);

@@ -8,6 +8,10 @@ export interface Device {
   readonly tenantId: string;
   readonly customerId: string | null;
   readonly accessToken: string;
+  /** May use the gateway API (ThingsBoard: additionalInfo.gateway). */
+  readonly gateway: boolean;
+  /** The gateway that created this device, which alone may carry it. */
+  readonly gatewayId: string | null;
   readonly createdTime: number;
 }
 
@@ -18,6 +22,8 @@ export interface NewDevice {
   tenantId: string;
   customerId?: string | null;
   accessToken?: string;
+  gateway?: boolean;
+  gatewayId?: string | null;
 }
 
 export interface Page<T> {
@@ -55,6 +61,8 @@ export class DeviceRegistry {
       tenantId: input.tenantId,
       customerId: input.customerId ?? null,
       accessToken,
+      gateway: input.gateway ?? false,
+      gatewayId: input.gatewayId ?? null,
       createdTime: Date.now(),
     });
     this.#byId.set(id, device);
@@ -82,6 +90,13 @@ export class DeviceRegistry {
     this.#byToken.delete(device.accessToken);
     this.#byTenantName.delete(`${device.tenantId}\u0000${device.name}`);
     return device;
+  }
+
+  /** How many devices a gateway has created. */
+  countCreatedBy(gatewayId: string): number {
+    let count = 0;
+    for (const device of this.#byId.values()) if (device.gatewayId === gatewayId) count++;
+    return count;
   }
 
   /** A tenant's devices by name, optionally only one customer's, a page at a time (ThingsBoard's PageData). */

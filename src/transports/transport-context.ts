@@ -12,4 +12,5 @@ export interface TransportContext {
   readonly scheduler: DeadlineScheduler;
   readonly logger: Logger;
   readonly maxMqttPacketBytes: number;
+  readonly maxDevicesPerGateway: number;
 }

@@ -21,9 +21,9 @@ interface GatewayRequest {
   data: { id: number; method: string; params: unknown };
 }
 
-/** dev-plain acting as a gateway: subscribes to v1/gateway/rpc, announces its sub-devices, answers for each. */
+/** gw-1 as a gateway: subscribes to v1/gateway/rpc, announces its sub-devices, answers for each. */
 async function gateway(protocolVersion: 4 | 5 = 4, answer = true): Promise<{ client: MqttClient; requests: GatewayRequest[] }> {
-  const client = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN', { protocolVersion });
+  const client = await connectDevice(t.mqttUrl, 'TOKEN_GW', { protocolVersion });
   clients.push(client);
   const requests: GatewayRequest[] = [];
   client.on('message', (topic, payload) => {
@@ -46,7 +46,7 @@ describe('MQTT gateway', () => {
     expect(ids.every((id) => id !== undefined)).toBe(true);
     for (const id of ids) {
       const device = t.server.devices.get(id!)!;
-      expect(device).toMatchObject({ tenantId: 'tenant-a', customerId: null, type: 'gateway-device' });
+      expect(device).toMatchObject({ tenantId: 'tenant-a', customerId: null, type: 'gateway-device', gatewayId: 'gw-1', gateway: false });
       expect(t.server.devices.state(id!)).toBe('subscribed');
     }
     const replies = await Promise.all(ids.map((id, i) => t.server.call(id!, { method: 'getState', params: { n: i } })));
@@ -82,7 +82,7 @@ describe('MQTT gateway', () => {
   });
 
   it('sub-devices announced before the gateway subscribes are connected-not-subscribed until it does', async () => {
-    const client = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN');
+    const client = await connectDevice(t.mqttUrl, 'TOKEN_GW');
     clients.push(client);
     await client.publishAsync('v1/gateway/connect', JSON.stringify({ device: 'Sensor 1' }), { qos: 1 });
     const id = idByName('Sensor 1')!;
@@ -103,6 +103,45 @@ describe('MQTT gateway', () => {
     expect(await answer).toEqual({ device: 'Sensor 2', id: 77, data: { id: idByName('Sensor 2'), name: 'Sensor 2', type: 'gateway-device' } });
   });
 
+  it('a device that is not a gateway may not use the gateway API', async () => {
+    const client = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN', { protocolVersion: 5 });
+    clients.push(client);
+    const codes: number[] = [];
+    client.on('packetreceive', (packet) => packet.cmd === 'puback' && codes.push(packet.reasonCode ?? 0));
+    await client.publishAsync('v1/gateway/connect', JSON.stringify({ device: 'Sneaky' }), { qos: 1 }).catch(() => {});
+    await until(() => codes.length === 1);
+    expect(codes).toEqual([0x87]);
+    expect(idByName('Sneaky')).toBeUndefined();
+  });
+
+  it('a gateway cannot take over a device it did not create, nor itself', async () => {
+    const direct = await connectDevice(t.mqttUrl, 'TOKEN_A');
+    clients.push(direct);
+    const { client } = await gateway(5);
+    const codes: number[] = [];
+    client.on('packetreceive', (packet) => packet.cmd === 'puback' && codes.push(packet.reasonCode ?? 0));
+    for (const name of ['Device A', 'Device Plain', 'Gateway 1']) {
+      await client.publishAsync('v1/gateway/connect', JSON.stringify({ device: name }), { qos: 1 }).catch(() => {});
+    }
+    await until(() => codes.length === 3);
+    expect(codes).toEqual([0x87, 0x87, 0x87]);
+    expect(direct.connected).toBe(true);
+    expect(t.server.devices.state('dev-a')).toBe('connected');
+  });
+
+  it('a reply for a disconnected or never announced sub-device neither revives nor creates it', async () => {
+    const { client } = await gateway(5);
+    const codes: number[] = [];
+    client.on('packetreceive', (packet) => packet.cmd === 'puback' && codes.push(packet.reasonCode ?? 0));
+    await client.publishAsync('v1/gateway/disconnect', JSON.stringify({ device: 'Sensor 1' }), { qos: 1 }).catch(() => {});
+    await client.publishAsync('v1/gateway/rpc', JSON.stringify({ device: 'Sensor 1', id: 1, data: {} }), { qos: 1 }).catch(() => {});
+    await client.publishAsync('v1/gateway/rpc', JSON.stringify({ device: 'Never Announced', data: { id: 1, method: 'whoami' } }), { qos: 1 }).catch(() => {});
+    await until(() => codes.length === 3);
+    expect(codes).toEqual([0, 0x10, 0x10]);
+    expect(t.server.devices.state(idByName('Sensor 1')!)).toBe('offline');
+    expect(idByName('Never Announced')).toBeUndefined();
+  });
+
   it('malformed gateway messages are refused in PUBACK (MQTT 5) and the session goes on', async () => {
     const { client } = await gateway(5);
     const codes: number[] = [];
@@ -113,5 +152,23 @@ describe('MQTT gateway', () => {
     await until(() => codes.length >= 3);
     expect(codes.slice(-3)).toEqual([0x99, 0x99, 0x10]);
     await expect(t.server.call(idByName('Sensor 1')!, { method: 'still' })).resolves.toMatchObject({ from: 'Sensor 1' });
+  });
+});
+
+describe('MQTT gateway limits', () => {
+  it('a gateway creates at most limits.maxDevicesPerGateway devices', async () => {
+    const limited = await startTestServer({ limits: { maxMqttPacketBytes: 65536, maxHttpBodyBytes: 65536, maxCoapPayloadBytes: 65536, maxDevicesPerGateway: 2 } });
+    try {
+      const client = await connectDevice(limited.mqttUrl, 'TOKEN_GW', { protocolVersion: 5 });
+      const codes: number[] = [];
+      client.on('packetreceive', (packet) => packet.cmd === 'puback' && codes.push(packet.reasonCode ?? 0));
+      for (const name of ['One', 'Two', 'Three']) await client.publishAsync('v1/gateway/connect', JSON.stringify({ device: name }), { qos: 1 }).catch(() => {});
+      await until(() => codes.length === 3);
+      expect(codes).toEqual([0, 0, 0x87]);
+      expect(limited.server.devices.list('tenant-a', 100).data.map((d) => d.name)).not.toContain('Three');
+      client.end(true);
+    } finally {
+      await limited.close();
+    }
   });
 });

@@ -11,7 +11,7 @@ export const USERS = {
   sysadmin: { email: 'root@system.test', password: 'root-pass' },
 } as const;
 
-/** Tenant A with customers A and B; tenant B. Devices: `dev-a` (customer A), `dev-plain` (no customer), `dev-b` (tenant B). */
+/** Tenant A with customers A and B; tenant B. Devices: `dev-a` (customer A), `dev-plain` (no customer), `dev-b` (tenant B), `gw-1` (a gateway in tenant A). */
 export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
   return {
     jwt: { secret: SECRET, issuer: 'iot-rpc-test' },
@@ -34,6 +34,7 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
       { id: 'dev-a', name: 'Device A', tenantId: 'tenant-a', customerId: 'customer-a', accessToken: 'TOKEN_A' },
       { id: 'dev-plain', name: 'Device Plain', tenantId: 'tenant-a', accessToken: 'TOKEN_PLAIN' },
       { id: 'dev-b', name: 'Device B', tenantId: 'tenant-b', accessToken: 'TOKEN_B' },
+      { id: 'gw-1', name: 'Gateway 1', tenantId: 'tenant-a', accessToken: 'TOKEN_GW', gateway: true },
     ],
     ...overrides,
   };

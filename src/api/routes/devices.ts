@@ -14,6 +14,7 @@ const newDeviceSchema = z.object({
   type: z.string().min(1).max(255).optional(),
   customerId: z.string().min(1).max(255).nullable().optional(),
   accessToken: z.string().min(1).max(255).optional(),
+  additionalInfo: z.object({ gateway: z.boolean().optional() }).loose().optional(),
 });
 
 const pageSchema = z.object({
@@ -30,6 +31,7 @@ function view(engine: RpcEngine, device: Device, principal: Principal) {
     tenantId: device.tenantId,
     customerId: device.customerId,
     createdTime: device.createdTime,
+    additionalInfo: { gateway: device.gateway, ...(device.gatewayId === null ? {} : { gatewayId: device.gatewayId }) },
     state: engine.actors.deviceState(device.id),
     ...(principal.role === 'TENANT_ADMIN' ? { accessToken: device.accessToken } : {}),
   };
@@ -56,7 +58,8 @@ export const createDeviceRoute = (engine: RpcEngine) =>
     if (body.customerId != null && engine.customers.get(body.customerId)?.tenantId !== tenantId) {
       throw new RpcError('IOT_ERR_BAD_REQUEST', `customer ${body.customerId} is not a customer of this tenant`);
     }
-    const device = engine.devices.add({ ...body, tenantId, accessToken: body.accessToken ?? searchParams.accessToken });
+    const { additionalInfo, ...fields } = body;
+    const device = engine.devices.add({ ...fields, tenantId, gateway: additionalInfo?.gateway === true, accessToken: body.accessToken ?? searchParams.accessToken });
     sendJson(res, 200, view(engine, device, principal));
   });
 

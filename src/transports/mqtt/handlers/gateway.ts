@@ -17,6 +17,10 @@ const MAX_NAME = 255;
  */
 export function handleGatewayPublish(connection: MqttConnection, packet: IPublishPacket): number {
   const { logger } = connection.context;
+  if (!connection.device!.gateway) {
+    logger.debug({ device: connection.device!.id }, 'gateway API used by a device that is not a gateway');
+    return REASON.NOT_AUTHORIZED;
+  }
   let message: unknown;
   try {
     message = JSON.parse(packet.payload.toString());
@@ -44,23 +48,39 @@ export function handleGatewayPublish(connection: MqttConnection, packet: IPublis
 /**
  * The sub-device's session through this gateway: its device looked up by name
  * in the gateway's tenant, created on first connect and owned like the gateway.
+ * A gateway carries only devices it created: a name that belongs to any other
+ * device (another gateway's, a directly connected one, the gateway itself) is refused.
  */
 function connectSubDevice(connection: MqttConnection, name: string): GatewaySubDevice | undefined {
   const known = connection.subDevices?.get(name);
   if (known?.open === true) return known;
   const gateway = connection.device!;
-  const { devices, logger } = connection.context;
+  const { devices, logger, maxDevicesPerGateway } = connection.context;
   let device: Device | undefined = devices.byName(gateway.tenantId, name);
+  if (device !== undefined && device.gatewayId !== gateway.id) {
+    logger.warn({ gateway: gateway.id, device: device.id, name }, 'gateway refused: the device is not one this gateway created');
+    return undefined;
+  }
   if (device === undefined) {
+    if (devices.countCreatedBy(gateway.id) >= maxDevicesPerGateway) {
+      logger.warn({ gateway: gateway.id, name, limit: maxDevicesPerGateway }, 'gateway refused: it has created as many devices as it may');
+      return undefined;
+    }
     try {
-      device = devices.add({ name, type: 'gateway-device', tenantId: gateway.tenantId, customerId: gateway.customerId, accessToken: randomBytes(15).toString('base64url') });
+      device = devices.add({
+        name,
+        type: 'gateway-device',
+        tenantId: gateway.tenantId,
+        customerId: gateway.customerId,
+        gatewayId: gateway.id,
+        accessToken: randomBytes(15).toString('base64url'),
+      });
       logger.info({ gateway: gateway.id, device: device.id, name }, 'device created through its gateway');
     } catch (error) {
       logger.warn({ gateway: gateway.id, name, err: error instanceof RpcError ? error.message : error }, 'gateway could not create a device');
       return undefined;
     }
   }
-  if (device.id === gateway.id) return undefined;
   const subDevice = new GatewaySubDevice(connection, device.id, name);
   (connection.subDevices ??= new Map()).set(name, subDevice);
   subDevice.start();
@@ -69,8 +89,12 @@ function connectSubDevice(connection: MqttConnection, name: string): GatewaySubD
 
 function gatewayRpc(connection: MqttConnection, name: string, message: { id?: unknown; data?: unknown }): number {
   const { actors, clientRpc, devices, logger } = connection.context;
-  const subDevice = connectSubDevice(connection, name);
-  if (subDevice === undefined) return REASON.NOT_AUTHORIZED;
+  // Replies and calls only for devices announced with v1/gateway/connect and not disconnected since.
+  const subDevice = connection.subDevices?.get(name);
+  if (subDevice?.open !== true) {
+    logger.debug({ gateway: connection.device?.id, name }, 'gateway rpc for a device it has not connected');
+    return REASON.NO_MATCHING_SUBSCRIBERS;
+  }
   const data = message.data as { id?: unknown; method?: unknown; params?: unknown } | undefined;
   if (message.id !== undefined) {
     // A sub-device's reply to a server-side call.
