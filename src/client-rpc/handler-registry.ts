@@ -36,6 +36,16 @@ export class HandlerRegistry {
     this.#handlers.delete(method);
   }
 
+  /** The answer as JSON text, as every transport sends it; a value that is not JSON becomes an error answer. */
+  async invokeAsJson(device: Device, method: unknown, params: unknown): Promise<string> {
+    const answer = await this.invoke(device, method, params);
+    try {
+      return JSON.stringify(answer) ?? 'null';
+    } catch {
+      return NOT_JSON_ANSWER;
+    }
+  }
+
   async invoke(device: Device, method: unknown, params: unknown): Promise<unknown> {
     if (typeof method !== 'string' || method.length === 0) return { error: 'Request needs a "method" string' };
     const handler = this.#handlers.get(method);
@@ -66,6 +76,8 @@ export class HandlerRegistry {
     });
   }
 }
+
+const NOT_JSON_ANSWER = JSON.stringify({ error: 'The handler returned a value that is not JSON' });
 
 class HandlerTimeout implements DeadlineTarget {
   settled = false;

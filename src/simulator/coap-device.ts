@@ -25,6 +25,8 @@ export class CoapSimDevice {
   readonly #token = Buffer.from([Math.floor(Math.random() * 256), Math.floor(Math.random() * 256), Math.floor(Math.random() * 256), Math.floor(Math.random() * 256)]);
   #messageId = Math.floor(Math.random() * 0x10000);
   #closed = false;
+  /** Message ids of notifications already handled: a retransmission is acknowledged again, not answered twice. */
+  readonly #seen = new Set<number>();
 
   constructor(
     readonly host: string,
@@ -102,6 +104,9 @@ export class CoapSimDevice {
     }
     if (packet.confirmable) this.#socket.send(generate({ ack: true, code: '0.00', messageId: packet.messageId }), this.port, this.host);
     if (!packet.token.equals(this.#token) || packet.payload.length === 0 || !this.answer) return;
+    if (this.#seen.has(packet.messageId)) return;
+    if (this.#seen.size >= 256) this.#seen.clear();
+    this.#seen.add(packet.messageId);
     let request: { id?: unknown; method?: unknown; params?: unknown };
     try {
       request = JSON.parse(packet.payload.toString()) as typeof request;

@@ -250,3 +250,83 @@ describe('CoAP block-wise notifications and uploads', () => {
     }
   });
 });
+
+describe('CoAP review findings', () => {
+  const register = (raw: RawCoap, token: number[], messageId: number, confirmable = true) =>
+    raw.send({ confirmable, code: 'GET', messageId, token: Buffer.from(token), options: [{ name: 'Observe', value: Buffer.alloc(0) }, ...uriPath('/api/v1/TOKEN_PLAIN/rpc')] });
+
+  it('an ACK or Reset from another endpoint matches nothing: it cannot cancel or confirm a device notification', async () => {
+    const device = await RawCoap.open(t.coapPort);
+    const stranger = await RawCoap.open(t.coapPort);
+    cleanups.push(() => device.close(), () => stranger.close());
+    register(device, [6, 1], 600);
+    await device.next((p) => p.messageId === 600);
+    const call = t.server.call('dev-plain', { method: 'private', timeout: 2000 }).catch((e: unknown) => e);
+    const notification = await device.next((p) => p.code === '2.05' && p.payload.length > 0);
+    stranger.send({ reset: true, code: '0.00', messageId: notification.messageId, token: Buffer.alloc(0), options: [] });
+    stranger.send({ ack: true, code: '0.00', messageId: notification.messageId, token: Buffer.alloc(0), options: [] });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(t.server.devices.state('dev-plain')).toBe('subscribed');
+    device.send({ ack: true, code: '0.00', messageId: notification.messageId, token: Buffer.alloc(0), options: [] });
+    const { id } = JSON.parse(notification.payload.toString()) as { id: number };
+    device.send({ confirmable: true, code: 'POST', messageId: 601, token: Buffer.from([6, 2]), options: uriPath(`/api/v1/TOKEN_PLAIN/rpc/${id}`), payload: Buffer.from('"mine"') });
+    expect(await call).toBe('mine');
+  });
+
+  it('one CON notification at a time: the next call waits for the ACK of the previous one', async () => {
+    const raw = await RawCoap.open(t.coapPort);
+    cleanups.push(() => raw.close());
+    register(raw, [6, 3], 610);
+    await raw.next((p) => p.messageId === 610);
+    const calls = [1, 2].map((n) => t.server.call('dev-plain', { method: `n${n}`, oneway: true, timeout: 3000 }));
+    const first = await raw.next((p) => p.code === '2.05' && p.payload.length > 0);
+    const other = (p: { code: string; payload: Buffer; messageId: number }) => p.code === '2.05' && p.payload.length > 0 && p.messageId !== first.messageId;
+    await expect(raw.next(other, 150)).rejects.toThrow(/no matching/); // only retransmissions of the first meanwhile
+    raw.send({ ack: true, code: '0.00', messageId: first.messageId, token: Buffer.alloc(0), options: [] });
+    const second = await raw.next(other);
+    expect(JSON.parse(second.payload.toString()).method).toBe('n2');
+    raw.send({ ack: true, code: '0.00', messageId: second.messageId, token: Buffer.alloc(0), options: [] });
+    await expect(Promise.all(calls)).resolves.toEqual([undefined, undefined]);
+  });
+
+  it('block-wise uploads are only accepted for a known device and path, in full blocks of one size', async () => {
+    const raw = await RawCoap.open(t.coapPort);
+    cleanups.push(() => raw.close());
+    const block = (num: number, more: boolean, szx = 0) => Buffer.from([(num << 4) | (more ? 8 : 0) | szx]);
+    raw.send({ confirmable: true, code: 'POST', messageId: 620, token: Buffer.from([1]), options: [...uriPath('/api/v1/WRONG/rpc'), { name: 'Block1', value: block(0, true) }], payload: Buffer.alloc(16, 0x20) });
+    expect((await raw.next((p) => p.messageId === 620)).code).toBe('4.01');
+    raw.send({ confirmable: true, code: 'POST', messageId: 621, token: Buffer.from([2]), options: [...uriPath('/somewhere/else'), { name: 'Block1', value: block(0, true) }], payload: Buffer.alloc(16, 0x20) });
+    expect((await raw.next((p) => p.messageId === 621)).code).toBe('4.00');
+    raw.send({ confirmable: true, code: 'POST', messageId: 622, token: Buffer.from([3]), options: [...uriPath('/api/v1/TOKEN_A/rpc'), { name: 'Block1', value: block(0, true) }], payload: Buffer.from('abc') });
+    expect((await raw.next((p) => p.messageId === 622)).code).toBe('4.00');
+    raw.send({ confirmable: true, code: 'POST', messageId: 623, token: Buffer.from([4]), options: [...uriPath('/api/v1/TOKEN_A/rpc'), { name: 'Proxy-Uri', value: Buffer.from('coap://elsewhere/') }], payload: Buffer.from('{}') });
+    expect((await raw.next((p) => p.messageId === 623)).code).toBe('5.05');
+  });
+
+  it('two large notifications in a row are each fetched whole, continuation blocks without Observe', async () => {
+    const raw = await RawCoap.open(t.coapPort);
+    cleanups.push(() => raw.close());
+    const path = uriPath('/api/v1/TOKEN_PLAIN/rpc');
+    register(raw, [6, 4], 630, false);
+    await raw.next((p) => p.token.equals(Buffer.from([6, 4])) && p.payload.length === 0);
+    const payloads = ['A', 'B'].map((letter) => ({ text: letter.repeat(1500) }));
+    const calls = payloads.map((params, i) => t.server.call('dev-plain', { method: `big${i}`, params, oneway: true, timeout: 3000 }));
+    const firsts = [await raw.next((p) => p.code === '2.05' && p.payload.length > 0), await raw.next((p) => p.code === '2.05' && p.payload.length > 0)];
+    await Promise.all(calls);
+    let messageId = 640;
+    for (const [i, first] of firsts.entries()) {
+      const etag = first.options.find((o) => o.name === 'ETag')?.value;
+      expect(etag, JSON.stringify(first.options.map((o) => o.name))).toBeDefined();
+      const parts = [first.payload];
+      for (let num = 1, more = true; more; num++) {
+        raw.send({ confirmable: true, code: 'GET', messageId: ++messageId, token: Buffer.from([7, num]), options: [...path, { name: 'ETag', value: etag! }, { name: 'Block2', value: Buffer.from([(num << 4) | 6]) }] });
+        const block = await raw.next((p) => p.messageId === messageId);
+        expect(block.options.some((o) => o.name === 'Observe')).toBe(false);
+        parts.push(block.payload);
+        const value = block.options.find((o) => o.name === 'Block2')!.value;
+        more = (value[value.length - 1]! & 0x8) !== 0;
+      }
+      expect(JSON.parse(Buffer.concat(parts).toString())).toMatchObject({ method: `big${i}`, params: payloads[i] });
+    }
+  });
+});

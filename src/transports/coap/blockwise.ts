@@ -36,9 +36,15 @@ interface Assembly {
   expiresAt: number;
 }
 
+/** A representation too large for one message, fetched block by block. */
 interface Representation {
+  readonly etag: Buffer;
   readonly payload: Buffer;
+  /** Options of every block (Observe only goes on the first, with the notification). */
   readonly options: readonly CoapOption[];
+  readonly szx: number;
+  /** The block the client is expected to ask for next. */
+  nextNum: number;
   readonly expiresAt: number;
 }
 
@@ -46,31 +52,44 @@ export type Block1Result =
   | { kind: 'continue'; block: Block }
   | { kind: 'complete'; payload: Buffer; block: Block }
   | { kind: 'incomplete' }
+  | { kind: 'bad-block'; reason: string }
   | { kind: 'too-large'; limit: number };
 
 const LIFETIME_MS = 247_000;
-const MAX_ENTRIES = 10_000;
+/** Bounds memory: at most this many uploads and this many large answers kept (64 KiB each at most). */
+const MAX_ASSEMBLIES = 1000;
+const MAX_REPRESENTATIONS = 1000;
+/** Large answers kept per endpoint and resource: a newer notification does not replace one still being fetched. */
+const REPRESENTATIONS_PER_RESOURCE = 4;
 
-function remember<T>(map: Map<string, T>, key: string, value: T): void {
+function remember<T>(map: Map<string, T>, key: string, value: T, max: number): void {
   map.delete(key);
-  if (map.size >= MAX_ENTRIES) map.delete(map.keys().next().value!);
+  if (map.size >= max) map.delete(map.keys().next().value!);
   map.set(key, value);
 }
 
 export class BlockwiseStore {
   readonly #assemblies = new Map<string, Assembly>();
-  readonly #representations = new Map<string, Representation>();
+  readonly #representations = new Map<string, Representation[]>();
+  #etag = 0;
 
-  /** One Block1 block of the request body for `key` (endpoint and resource). */
+  /** One Block1 block of the request body for `key` (endpoint, resource and method). */
   receiveBlock1(key: string, block: Block, payload: Buffer, limit: number, now = Date.now()): Block1Result {
+    if (block.more && payload.length !== blockSize(block.szx)) {
+      return { kind: 'bad-block', reason: `block ${block.num} carries ${payload.length} bytes, not its size ${blockSize(block.szx)}` }; // RFC 7959 §2.3
+    }
     let assembly = this.#assemblies.get(key);
     if (block.num === 0) {
       assembly = { parts: [], size: 0, nextNum: 0, szx: block.szx, expiresAt: now + LIFETIME_MS };
-      remember(this.#assemblies, key, assembly);
+      remember(this.#assemblies, key, assembly, MAX_ASSEMBLIES);
     }
     if (assembly === undefined || assembly.expiresAt <= now || block.num !== assembly.nextNum) {
       this.#assemblies.delete(key);
       return { kind: 'incomplete' }; // 4.08 (RFC 7959 §2.9.2)
+    }
+    if (block.szx !== assembly.szx) {
+      this.#assemblies.delete(key);
+      return { kind: 'bad-block', reason: 'the block size changed during the transfer' };
     }
     assembly.parts.push(payload);
     assembly.size += payload.length;
@@ -84,32 +103,54 @@ export class BlockwiseStore {
     return { kind: 'complete', payload: Buffer.concat(assembly.parts, assembly.size), block: { num: block.num, more: false, szx: block.szx } };
   }
 
-  /** Keeps a representation too large for one message; returns its first block. */
-  storeRepresentation(key: string, payload: Buffer, options: readonly CoapOption[], szx: number, now = Date.now()): { payload: Buffer; options: CoapOption[] } {
-    remember(this.#representations, key, { payload, options, expiresAt: now + LIFETIME_MS });
-    return this.#slice(payload, options, 0, szx)!;
+  /**
+   * Keeps a representation too large for one message under an ETag of its own;
+   * returns its first block, with `firstOnly` options (Observe) added there only.
+   */
+  storeRepresentation(key: string, payload: Buffer, options: readonly CoapOption[], szx: number, firstOnly: readonly CoapOption[] = [], now = Date.now()): { payload: Buffer; options: CoapOption[] } {
+    this.#etag = (this.#etag + 1) >>> 0;
+    const etag = uintOption(this.#etag || 1);
+    const representation: Representation = { etag, payload, options: [...options, { name: 'ETag', value: etag }], szx, nextNum: 1, expiresAt: now + LIFETIME_MS };
+    const list = (this.#representations.get(key) ?? []).filter((r) => r.expiresAt > now);
+    list.push(representation);
+    if (list.length > REPRESENTATIONS_PER_RESOURCE) list.shift();
+    remember(this.#representations, key, list, MAX_REPRESENTATIONS);
+    const first = this.#slice(representation, 0, szx)!;
+    return { payload: first.payload, options: [...firstOnly, ...first.options] };
   }
 
-  /** Block `num` of the representation kept for `key`; undefined when there is none or it is past its end. */
-  block(key: string, num: number, szx: number, now = Date.now()): { payload: Buffer; options: CoapOption[] } | undefined {
-    const representation = this.#representations.get(key);
-    if (representation === undefined || representation.expiresAt <= now) return undefined;
-    return this.#slice(representation.payload, representation.options, num, szx);
+  /**
+   * Block `num` of a representation kept for `key`: the one with the ETag the
+   * client names, else the oldest one whose next block this is.
+   */
+  block(key: string, num: number, szx: number, etag: Buffer | undefined, now = Date.now()): { payload: Buffer; options: CoapOption[] } | undefined {
+    const list = this.#representations.get(key)?.filter((r) => r.expiresAt > now);
+    if (list === undefined || list.length === 0) return undefined;
+    const representation =
+      (etag !== undefined ? list.find((r) => r.etag.equals(etag)) : undefined) ?? list.find((r) => r.nextNum === num) ?? list[list.length - 1]!;
+    const part = this.#slice(representation, num, szx);
+    if (part !== undefined) representation.nextNum = num + 1;
+    return part;
   }
 
-  #slice(payload: Buffer, options: readonly CoapOption[], num: number, szx: number): { payload: Buffer; options: CoapOption[] } | undefined {
-    const size = blockSize(szx);
+  #slice(representation: Representation, num: number, szx: number): { payload: Buffer; options: CoapOption[] } | undefined {
+    const size = blockSize(Math.min(szx, representation.szx));
+    const { payload, options } = representation;
     const start = num * size;
     if (start >= payload.length) return undefined;
     const end = Math.min(payload.length, start + size);
     return {
       payload: payload.subarray(start, end),
-      options: [...options, blockOption('Block2', { num, more: end < payload.length, szx }), { name: 'Size2', value: uintOption(payload.length) }],
+      options: [...options, blockOption('Block2', { num, more: end < payload.length, szx: Math.min(szx, representation.szx) }), { name: 'Size2', value: uintOption(payload.length) }],
     };
   }
 
   sweep(now = Date.now()): void {
     for (const [key, a] of this.#assemblies) if (a.expiresAt <= now) this.#assemblies.delete(key);
-    for (const [key, r] of this.#representations) if (r.expiresAt <= now) this.#representations.delete(key);
+    for (const [key, list] of this.#representations) {
+      const live = list.filter((r) => r.expiresAt > now);
+      if (live.length === 0) this.#representations.delete(key);
+      else this.#representations.set(key, live);
+    }
   }
 }

@@ -1,9 +1,11 @@
 import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../actors/session-link.js';
 import { DEFAULT_SZX, blockSize } from './blockwise.js';
 import { encode, uintOption, type CoapOption } from './codec.js';
+import { messageKey } from './endpoint.js';
 import type { CoapServer } from './server.js';
 
 export const CONTENT_FORMAT_JSON = uintOption(50);
+const LIVENESS_CHECK_MS = 24 * 3600 * 1000;
 
 /**
  * An observation of `/api/v1/{token}/rpc` (RFC 7641): the device's session
@@ -16,6 +18,10 @@ export class CoapObservation implements SessionLink {
   readonly transport = 'coap';
   #sequence = 0;
   #open = true;
+  /** RFC 7641 §4.5.2: one CON notification in flight at a time; the next waits for its ACK. */
+  #awaitingAck = false;
+  /** RFC 7641 §4.5: a NON observer still gets a CON at least once a day, to learn whether it is there. */
+  #lastConfirmedAt = Date.now();
 
   constructor(
     readonly server: CoapServer,
@@ -49,26 +55,35 @@ export class CoapObservation implements SessionLink {
   }
 
   deliver(request: OutgoingRequest): DeliveryResult {
-    if (!this.#open) return 'failed';
-    const messageId = this.server.nextMessageId();
+    if (!this.#open || this.#awaitingAck) return 'failed';
+    const confirmable = this.confirmable || Date.now() - this.#lastConfirmedAt > LIVENESS_CHECK_MS;
+    const messageId = this.server.nextMessageId(this.endpoint);
+    const key = messageKey(this.endpoint, messageId);
     let payload: Buffer = Buffer.from(`{"id":${request.id},"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`);
-    let options: CoapOption[] = [
-      { name: 'Observe', value: uintOption(this.nextSequence()) },
-      { name: 'Content-Format', value: CONTENT_FORMAT_JSON },
-    ];
+    const observe: CoapOption = { name: 'Observe', value: uintOption(this.nextSequence()) };
+    let options: CoapOption[] = [observe, { name: 'Content-Format', value: CONTENT_FORMAT_JSON }];
     if (payload.length > blockSize(DEFAULT_SZX)) {
-      // RFC 7959 §2.6 / RFC 7641 §4.2 with blocks: the first block notifies, the device GETs the rest.
-      ({ payload, options } = this.server.blockwise.storeRepresentation(this.resourceKey, payload, options, DEFAULT_SZX));
+      // RFC 7959 §2.6 / RFC 7641 §4.2 with blocks: the first block notifies, the device GETs the rest
+      // (continuation blocks carry no Observe).
+      ({ payload, options } = this.server.blockwise.storeRepresentation(this.resourceKey, payload, [{ name: 'Content-Format', value: CONTENT_FORMAT_JSON }], DEFAULT_SZX, [observe]));
     }
-    const bytes = encode({ type: this.confirmable ? 'CON' : 'NON', code: '2.05', messageId, token: this.token, options, payload });
-    this.server.trackNotification(messageId, this);
-    if (!this.confirmable) {
+    const bytes = encode({ type: confirmable ? 'CON' : 'NON', code: '2.05', messageId, token: this.token, options, payload });
+    this.server.trackNotification(key, this);
+    if (!confirmable) {
       this.server.send(bytes, this.endpoint);
       return 'delivered';
     }
-    this.server.sender.send(messageId, bytes, (b) => this.server.send(b, this.endpoint), {
-      acknowledged: () => this.server.context.actors.acknowledge(this.deviceId, request.id),
-      failed: () => this.end(),
+    this.#awaitingAck = true;
+    this.server.sender.send(key, bytes, (b) => this.server.send(b, this.endpoint), {
+      acknowledged: () => {
+        this.#awaitingAck = false;
+        this.#lastConfirmedAt = Date.now();
+        this.server.context.actors.acknowledge(this.deviceId, request.id);
+      },
+      failed: () => {
+        this.#awaitingAck = false;
+        this.end();
+      },
     });
     return 'sent';
   }

@@ -1,5 +1,6 @@
 import { readUint, uintOption, type CoapMessage } from './codec.js';
 import { CONTENT_FORMAT_JSON, CoapObservation } from './observation.js';
+import type { Device } from '../../registry/device-registry.js';
 import type { CoapAnswer, CoapServer, Endpoint } from './server.js';
 
 /** Options this server understands; any other critical option is refused with 4.02 (RFC 7252 §5.4.1). */
@@ -41,23 +42,39 @@ const optionValue = (message: CoapMessage, name: string) => message.options.find
  * 4.04 unknown); `POST …/rpc` is a client-side call, answered 2.05.
  * Answers through `answer`; returns a promise when the answer comes later.
  */
-export function handleRequest(server: CoapServer, message: CoapMessage, endpoint: Endpoint, endpointKey: string, answer: (result: CoapAnswer) => void): Promise<void> | undefined {
-  const { devices, actors, clientRpc } = server.context;
-  const unknown = criticalUnknown(message);
-  if (unknown !== undefined) {
-    answer({ code: '4.02', payload: text(`unrecognized critical option ${unknown}`) });
-    return undefined;
+export interface RequestTarget {
+  readonly device: Device;
+  readonly path: readonly string[];
+}
+
+/**
+ * Who and what a request is for, or the error answer: checked before anything
+ * else, block-wise assembly included, so nothing is buffered for a stranger.
+ */
+export function resolveRequest(server: CoapServer, message: CoapMessage): RequestTarget | CoapAnswer {
+  if (message.options.some((o) => o.name === 'Proxy-Uri' || o.name === 'Proxy-Scheme')) {
+    return { code: '5.05', payload: text('this server is no proxy') }; // RFC 7252 §5.7.2
   }
+  const unknown = criticalUnknown(message);
+  if (unknown !== undefined) return { code: '4.02', payload: text(`unrecognized critical option ${unknown}`) };
   const path = message.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8'));
   if (path.length < 4 || path.length > 5 || path[0] !== 'api' || path[1] !== 'v1' || path[3] !== 'rpc') {
-    answer(badRequest(`unknown path /${path.join('/')}; expected /api/v1/{token}/rpc[/{id}]`));
-    return undefined;
+    return badRequest(`unknown path /${path.join('/')}; expected /api/v1/{token}/rpc[/{id}]`);
   }
-  const device = devices.byToken(path[2]!);
-  if (device === undefined) {
-    answer({ code: '4.01', payload: text('unknown device access token') });
-    return undefined;
-  }
+  const device = server.context.devices.byToken(path[2]!);
+  if (device === undefined) return { code: '4.01', payload: text('unknown device access token') };
+  return { device, path };
+}
+
+export function handleRequest(
+  server: CoapServer,
+  message: CoapMessage,
+  { device, path }: RequestTarget,
+  endpoint: Endpoint,
+  endpointKey: string,
+  answer: (result: CoapAnswer) => void,
+): Promise<void> | undefined {
+  const { actors, clientRpc } = server.context;
   if (message.payload.length > server.context.maxCoapPayloadBytes) {
     answer({ code: '4.13', payload: text(`payload over ${server.context.maxCoapPayloadBytes} bytes`), options: [{ name: 'Size1', value: uintOption(server.context.maxCoapPayloadBytes) }] });
     return undefined;
@@ -109,13 +126,7 @@ export function handleRequest(server: CoapServer, message: CoapMessage, endpoint
       return undefined;
     }
     const { method: name, params } = request as { method?: unknown; params?: unknown };
-    return clientRpc.invoke(device, name, params).then((result) => {
-      let payload: string;
-      try {
-        payload = JSON.stringify(result) ?? 'null';
-      } catch {
-        payload = JSON.stringify({ error: 'The handler returned a value that is not JSON' });
-      }
+    return clientRpc.invokeAsJson(device, name, params).then((payload) => {
       answer({ code: '2.05', payload: Buffer.from(payload), options: [{ name: 'Content-Format', value: CONTENT_FORMAT_JSON }] });
     });
   }

@@ -4,9 +4,10 @@ import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
 import type { TransportContext } from '../transport-context.js';
 import { BlockwiseStore, DEFAULT_SZX, blockOption, blockSize, readBlock } from './blockwise.js';
 import { MalformedMessageError, decode, encode, peekHeader, uintOption, type CoapMessage, type CoapOption } from './codec.js';
+import { endpointKey, messageKey, type Endpoint } from './endpoint.js';
 import { ExchangeCache } from './exchange-cache.js';
 import type { CoapObservation } from './observation.js';
-import { handleRequest } from './rpc-resource.js';
+import { handleRequest, resolveRequest } from './rpc-resource.js';
 import { EXCHANGE_LIFETIME_MS, NON_LIFETIME_MS, ReliableSender, type TransmissionParameters } from './transmission.js';
 
 export interface CoapContext extends TransportContext {
@@ -14,10 +15,7 @@ export interface CoapContext extends TransportContext {
   readonly coapTransmission: TransmissionParameters;
 }
 
-export interface Endpoint {
-  readonly address: string;
-  readonly port: number;
-}
+export type { Endpoint };
 
 /** What a request handler answers with; the server makes it piggybacked, NON, or separate. */
 export interface CoapAnswer {
@@ -50,7 +48,8 @@ export class CoapServer implements DeadlineTarget {
   readonly #exchanges = new ExchangeCache();
   readonly blockwise = new BlockwiseStore();
   readonly #observations = new Map<string, CoapObservation>();
-  readonly #notifications = new Map<number, CoapObservation>();
+  /** By endpoint and message id, like the sender's outstanding messages. */
+  readonly #notifications = new Map<string, CoapObservation>();
   readonly #sockets: Socket[] = [];
   #messageId = Math.floor(Math.random() * 0x10000);
   #sweepKey = -1;
@@ -121,8 +120,11 @@ export class CoapServer implements DeadlineTarget {
     this.#sweepKey = this.#closed ? -1 : this.context.scheduler.schedule(now + SWEEP_EVERY_MS, this);
   }
 
-  nextMessageId(): number {
-    this.#messageId = (this.#messageId + 1) & 0xffff;
+  /** A message id for `endpoint` that none of our CON messages to it still holds. */
+  nextMessageId(endpoint: Endpoint): number {
+    do {
+      this.#messageId = (this.#messageId + 1) & 0xffff;
+    } while (this.sender.has(messageKey(endpoint, this.#messageId)));
     return this.#messageId;
   }
 
@@ -146,9 +148,9 @@ export class CoapServer implements DeadlineTarget {
     if (this.#observations.get(observation.key) === observation) this.#observations.delete(observation.key);
   }
 
-  trackNotification(messageId: number, observation: CoapObservation): void {
+  trackNotification(key: string, observation: CoapObservation): void {
     if (this.#notifications.size >= MAX_TRACKED_NOTIFICATIONS) this.#notifications.delete(this.#notifications.keys().next().value!);
-    this.#notifications.set(messageId, observation);
+    this.#notifications.set(key, observation);
   }
 
   // ── the message layer ─────────────────────────────────────────────────────
@@ -174,10 +176,11 @@ export class CoapServer implements DeadlineTarget {
 
   #dispatch(message: CoapMessage, endpoint: Endpoint): void {
     if (message.type === 'ACK' || message.type === 'RST') {
-      const settled = this.sender.settle(message.messageId, message.type === 'RST');
-      const observation = this.#notifications.get(message.messageId);
+      const messageKeyOf = messageKey(endpoint, message.messageId);
+      const settled = this.sender.settle(messageKeyOf, message.type === 'RST');
+      const observation = this.#notifications.get(messageKeyOf);
       if (observation !== undefined) {
-        this.#notifications.delete(message.messageId);
+        this.#notifications.delete(messageKeyOf);
         // RFC 7641 §3.6: a Reset to a notification cancels the observation.
         if (message.type === 'RST' && !settled) observation.end();
       }
@@ -191,7 +194,7 @@ export class CoapServer implements DeadlineTarget {
       if (message.type === 'CON') this.#reset(message.messageId, endpoint); // a response we never asked for
       return;
     }
-    const key = `${endpoint.address}|${endpoint.port}`;
+    const key = endpointKey(endpoint);
     const earlier = this.#exchanges.begin(key, message.messageId, message.type === 'CON' ? EXCHANGE_LIFETIME_MS : NON_LIFETIME_MS);
     if (earlier !== undefined) {
       // RFC 7252 §4.5: a duplicate is answered from the exchange cache, never processed twice.
@@ -216,26 +219,28 @@ export class CoapServer implements DeadlineTarget {
       const bytes = encode({
         type: message.type === 'CON' && !separate ? 'ACK' : message.type === 'CON' ? 'CON' : 'NON',
         code: result.code,
-        messageId: message.type === 'CON' && !separate ? message.messageId : this.nextMessageId(),
+        messageId: message.type === 'CON' && !separate ? message.messageId : this.nextMessageId(endpoint),
         token: message.token,
         options: result.options ?? [],
         payload: result.payload ?? Buffer.alloc(0),
       });
       if (separate) {
-        const messageId = bytes.readUInt16BE(2);
-        this.sender.send(messageId, bytes, (b) => this.send(b, endpoint), { acknowledged: () => {}, failed: () => {} });
+        this.sender.send(messageKey(endpoint, bytes.readUInt16BE(2)), bytes, (b) => this.send(b, endpoint), { acknowledged: () => {}, failed: () => {} });
         return;
       }
       this.#exchanges.answered(key, message.messageId, bytes);
       this.send(bytes, endpoint);
     };
+    const target = resolveRequest(this, message);
+    if ('code' in target) return answer(target);
     const block2Value = message.options.find((o) => o.name === 'Block2')?.value;
     if (block2Value !== undefined) {
       const block2 = readBlock(block2Value);
       if (block2 === undefined) return answer({ code: '4.00', payload: Buffer.from('malformed Block2 option') });
       preferredSzx = Math.min(block2.szx, DEFAULT_SZX);
       if (block2.num > 0) {
-        const part = this.blockwise.block(resourceKey, block2.num, preferredSzx);
+        const etag = message.options.find((o) => o.name === 'ETag')?.value;
+        const part = this.blockwise.block(resourceKey, block2.num, preferredSzx, etag);
         return answer(part === undefined ? { code: '4.00', payload: Buffer.from(`no block ${block2.num} to continue`) } : { code: '2.05', ...part });
       }
     }
@@ -250,6 +255,8 @@ export class CoapServer implements DeadlineTarget {
           return answer({ code: '2.31', options: [blockOption('Block1', received.block)] });
         case 'incomplete':
           return answer({ code: '4.08', payload: Buffer.from('blocks missing or out of order; start again from block 0') });
+        case 'bad-block':
+          return answer({ code: '4.00', payload: Buffer.from(received.reason) });
         case 'too-large':
           return answer({ code: '4.13', payload: Buffer.from(`body over ${limit} bytes`), options: [{ name: 'Size1', value: uintOption(limit) }] });
         case 'complete':
@@ -257,7 +264,7 @@ export class CoapServer implements DeadlineTarget {
           block1Echo = blockOption('Block1', received.block);
       }
     }
-    const pending = handleRequest(this, request, endpoint, key, answer);
+    const pending = handleRequest(this, request, target, endpoint, key, answer);
     if (answered || message.type !== 'CON' || pending === undefined) return;
     // Not answered at once: if the answer takes longer, acknowledge now and answer separately (RFC 7252 §5.2.2).
     const timer = setTimeout(() => {

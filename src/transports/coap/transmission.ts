@@ -24,7 +24,7 @@ class Outstanding implements DeadlineTarget {
   attempts = 0;
   deadlineKey = -1;
   constructor(
-    readonly messageId: number,
+    readonly key: string,
     readonly bytes: Buffer,
     readonly send: (bytes: Buffer) => void,
     readonly callbacks: ConfirmableCallbacks,
@@ -43,7 +43,8 @@ class Outstanding implements DeadlineTarget {
  * scheduler.
  */
 export class ReliableSender {
-  readonly #outstanding = new Map<number, Outstanding>();
+  /** By endpoint and message id: an ACK or RST from any other endpoint matches nothing. */
+  readonly #outstanding = new Map<string, Outstanding>();
 
   constructor(
     readonly scheduler: DeadlineScheduler,
@@ -54,20 +55,25 @@ export class ReliableSender {
     return this.#outstanding.size;
   }
 
-  send(messageId: number, bytes: Buffer, send: (bytes: Buffer) => void, callbacks: ConfirmableCallbacks): void {
+  /** Whether a CON with this key (endpoint and message id) still awaits its ACK: its id must not be reused. */
+  has(key: string): boolean {
+    return this.#outstanding.has(key);
+  }
+
+  send(key: string, bytes: Buffer, send: (bytes: Buffer) => void, callbacks: ConfirmableCallbacks): void {
     const { ackTimeoutMs, ackRandomFactor } = this.parameters;
     const first = ackTimeoutMs * (1 + Math.random() * (ackRandomFactor - 1));
-    const entry = new Outstanding(messageId, bytes, send, callbacks, first, this);
-    this.#outstanding.set(messageId, entry);
+    const entry = new Outstanding(key, bytes, send, callbacks, first, this);
+    this.#outstanding.set(key, entry);
     send(bytes);
     entry.deadlineKey = this.scheduler.schedule(Date.now() + first, entry);
   }
 
   /** An ACK or RST for one of our messages; false when it matches none. */
-  settle(messageId: number, reset: boolean): boolean {
-    const entry = this.#outstanding.get(messageId);
+  settle(key: string, reset: boolean): boolean {
+    const entry = this.#outstanding.get(key);
     if (entry === undefined) return false;
-    this.#outstanding.delete(messageId);
+    this.#outstanding.delete(key);
     this.scheduler.cancel(entry.deadlineKey, entry);
     if (reset) entry.callbacks.failed('reset');
     else entry.callbacks.acknowledged();
@@ -75,9 +81,9 @@ export class ReliableSender {
   }
 
   retransmit(entry: Outstanding): void {
-    if (this.#outstanding.get(entry.messageId) !== entry) return;
+    if (this.#outstanding.get(entry.key) !== entry) return;
     if (entry.attempts >= this.parameters.maxRetransmit) {
-      this.#outstanding.delete(entry.messageId);
+      this.#outstanding.delete(entry.key);
       entry.callbacks.failed('timeout');
       return;
     }

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { RouteHandler } from '../../api/http-api.js';
-import { readBody, sendEmpty, sendError, sendJson } from '../../api/http-io.js';
+import { readBody, sendEmpty, sendError } from '../../api/http-io.js';
 import { RpcError } from '../../errors.js';
 import type { Device } from '../../registry/device-registry.js';
 import type { TransportContext } from '../transport-context.js';
@@ -71,7 +71,8 @@ export function clientCallRoute(context: HttpDeviceContext): RouteHandler {
         throw new RpcError('IOT_ERR_BAD_REQUEST', 'expected a JSON object {"method","params"}');
       }
       const { method, params: callParams } = request as { method?: unknown; params?: unknown };
-      sendJson(res, 200, await context.clientRpc.invoke(device, method, callParams));
+      const answer = await context.clientRpc.invokeAsJson(device, method, callParams);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
     } catch (error) {
       sendError(res, error);
     }

@@ -108,13 +108,9 @@ function gatewayRpc(connection: MqttConnection, name: string, message: { id?: un
   if (typeof data !== 'object' || data === null || data.method === undefined) return REASON.PAYLOAD_FORMAT_INVALID;
   // A sub-device's client-side call: answered on v1/gateway/rpc with the same id.
   const device = devices.get(subDevice.deviceId)!;
-  void clientRpc.invoke(device, data.method, data.params).then((answer) => {
-    let payload: string;
-    try {
-      payload = `{"device":${JSON.stringify(name)},"id":${JSON.stringify(data.id ?? null)},"data":${JSON.stringify(answer) ?? 'null'}}`;
-    } catch {
-      payload = `{"device":${JSON.stringify(name)},"id":${JSON.stringify(data.id ?? null)},"data":{"error":"The handler returned a value that is not JSON"}}`;
-    }
+  const id = JSON.stringify(data.id ?? null) ?? 'null';
+  void clientRpc.invokeAsJson(device, data.method, data.params).then((answer) => {
+    const payload = `{"device":${JSON.stringify(name)},"id":${id},"data":${answer}}`;
     connection.send({ cmd: 'publish', topic: GATEWAY_TOPICS.rpc, payload, qos: 0, dup: false, retain: false });
   });
   return REASON.SUCCESS;

@@ -46,7 +46,7 @@ function sendPuback(connection: MqttConnection, packet: IPublishPacket, reasonCo
 
 async function answerClientCall(connection: MqttConnection, packet: IPublishPacket, style: TopicStyle, id: string): Promise<void> {
   const device = connection.device!;
-  let answer: unknown;
+  let payload: string;
   let request: unknown;
   try {
     request = JSON.parse(packet.payload.toString());
@@ -54,16 +54,10 @@ async function answerClientCall(connection: MqttConnection, packet: IPublishPack
     request = undefined;
   }
   if (typeof request !== 'object' || request === null || Array.isArray(request)) {
-    answer = { error: 'Invalid request: expected a JSON object {"method","params"}' };
+    payload = JSON.stringify({ error: 'Invalid request: expected a JSON object {"method","params"}' });
   } else {
     const { method, params } = request as { method?: unknown; params?: unknown };
-    answer = await connection.context.clientRpc.invoke(device, method, params);
-  }
-  let payload: string;
-  try {
-    payload = JSON.stringify(answer) ?? 'null';
-  } catch {
-    payload = JSON.stringify({ error: 'The handler returned a value that is not JSON' });
+    payload = await connection.context.clientRpc.invokeAsJson(device, method, params);
   }
   const responseTopic = packet.properties?.responseTopic;
   const useResponseTopic = connection.version === 5 && responseTopic !== undefined && isValidTopicFilter(responseTopic) && !hasWildcard(responseTopic);
