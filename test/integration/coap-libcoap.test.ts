@@ -62,3 +62,29 @@ describe('CoAP block-wise transfer (RFC 7959) with libcoap coap-client', () => {
     expect(JSON.parse(stdout.trim())).toBe('y'.repeat(500));
   });
 });
+
+describe('CoAP duplicates during a separate response', () => {
+  it('a duplicate CON while the handler is still running gets the empty ACK again, and the handler runs once', async () => {
+    const { RawCoap, uriPath } = await import('../support/coap-client.js');
+    let runs = 0;
+    t.server.handle('slowCount', () => new Promise((resolve) => setTimeout(() => resolve(++runs), 700)));
+    const raw = await RawCoap.open(t.coapPort);
+    try {
+      const request = { confirmable: true, code: 'POST', messageId: 777, token: Buffer.from([7, 7, 7]), options: uriPath('/api/v1/TOKEN_A/rpc'), payload: Buffer.from('{"method":"slowCount"}') };
+      raw.send(request);
+      const emptyAck = await raw.next((p) => p.messageId === 777 && p.ack);
+      expect(emptyAck.code).toBe('0.00');
+      raw.send(request);
+      const again = await raw.next((p) => p.messageId === 777 && p.ack);
+      expect(again.code).toBe('0.00');
+      const separate = await raw.next((p) => p.confirmable && p.token.equals(Buffer.from([7, 7, 7])), 3000);
+      expect(separate.code).toBe('2.05');
+      expect(separate.payload.toString()).toBe('1');
+      raw.send({ ack: true, code: '0.00', messageId: separate.messageId, token: Buffer.alloc(0), options: [] });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(runs).toBe(1);
+    } finally {
+      raw.close();
+    }
+  });
+});
