@@ -67,6 +67,7 @@ const rpcSchema = z
     ordering: z.enum(ORDERINGS).default('burst'),
     maxPendingPerDevice: z.number().int().positive().default(1000),
     clientSideTimeoutMs: z.number().int().positive().default(60000),
+    ttlDays: z.number().positive().default(7),
   })
   .strict();
 

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
-import { ActorSystem } from './actors/index.js';
+import { ActorSystem, type CallStatus } from './actors/index.js';
 import { TokenService } from './api/index.js';
 import { HandlerRegistry } from './client-rpc/index.js';
 import type { ServerConfig } from './config.js';
 import { RpcError } from './errors.js';
 import { DeviceRegistry, UserDirectory, type Device } from './registry/index.js';
 import { DeadlineScheduler } from './scheduling/index.js';
+import { MemoryCallStore, PersistentCalls } from './persistence/index.js';
 import type { TransportContext } from './transports/transport-context.js';
 
 /** The longest a call may wait: setTimeout's limit, about 24.8 days. */
@@ -25,6 +26,8 @@ export interface CallOptions {
   requestUUID?: string;
   /** Aborting withdraws the call: it rejects with IOT_ERR_CALL_DELETED. */
   signal?: AbortSignal;
+  /** Told each status the call reaches (queued, sent, delivered, replied, timeout, …), before the answer. */
+  onStatus?: (status: CallStatus) => void;
 }
 
 export interface Tenant {
@@ -51,6 +54,7 @@ export class RpcEngine implements TransportContext {
   readonly actors: ActorSystem;
   readonly clientRpc: HandlerRegistry;
   readonly tokens: TokenService;
+  readonly persistent: PersistentCalls;
   readonly maxMqttPacketBytes: number;
   readonly maxHttpBodyBytes: number;
   readonly maxCoapPayloadBytes: number;
@@ -70,6 +74,13 @@ export class RpcEngine implements TransportContext {
     });
     this.clientRpc = new HandlerRegistry(this.scheduler, config.rpc.clientSideTimeoutMs);
     this.tokens = new TokenService(config.jwt);
+    this.persistent = new PersistentCalls({
+      store: new MemoryCallStore(),
+      scheduler: this.scheduler,
+      logger,
+      ttlDays: config.rpc.ttlDays,
+      call: (deviceId, options) => this.call(deviceId, options),
+    });
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
     this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;
@@ -102,6 +113,7 @@ export class RpcEngine implements TransportContext {
       deadline,
       requestUUID: options.requestUUID,
       signal: options.signal,
+      onStatus: options.onStatus,
     });
   }
 
@@ -113,6 +125,7 @@ export class RpcEngine implements TransportContext {
   }
 
   close(): void {
+    this.persistent.close();
     this.actors.close();
     this.scheduler.close();
   }

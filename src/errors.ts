@@ -45,7 +45,6 @@ export const ERRORS = {
   IOT_ERR_NO_REPLY_DELIVERED: define(504, 408, '5.04', 2, true, (d) => `Delivered, no reply before the deadline: device ${d} acknowledged the request but did not answer`),
   IOT_ERR_DEVICE_REMOVED: define(410, 410, '4.04', 32, false, (d) => `Device ${d} was deleted while the call was pending`),
   IOT_ERR_CALL_DELETED: define(410, 410, '4.04', 32, false, (d) => `The call was withdrawn: ${d}`),
-  IOT_ERR_PERSISTENT_UNSUPPORTED: define(501, 501, '5.01', 2, false, () => 'Persistent calls are not available on this server yet'),
   IOT_ERR_SHUTTING_DOWN: define(503, 503, '5.03', 2, true, () => 'The server is shutting down'),
   IOT_ERR_UNAVAILABLE: define(503, 503, '5.03', 2, true, (d) => `Service unavailable: ${d}`),
   IOT_ERR_INTERNAL: define(500, 500, '5.00', 2, true, (d) => `Internal error: ${d}`),

@@ -124,6 +124,8 @@ export class RpcServer {
     const boundMqtt = mqttPort === null ? null : await this.#mqtt.listen(mqttPort, host);
     const coapPort = this.#options.coapPort === undefined ? 5683 : this.#options.coapPort;
     const boundCoap = coapPort === null ? null : await this.#coap.listen(coapPort, host);
+    const recovered = await this.#engine.persistent.recover();
+    if (recovered > 0) this.#engine.logger.info({ recovered }, 'unfinished persistent calls resumed');
     this.#addresses = { host, httpPort: boundHttp, mqttPort: boundMqtt, coapPort: boundCoap };
     this.#engine.logger.info(this.#addresses, 'iot-rpc listening');
     return this.#addresses;

@@ -1,5 +1,6 @@
 import type { Actor } from 'xstate';
 import type { RpcError } from '../errors.js';
+import type { CallStatus } from './system.js';
 import type { DeadlineTarget } from '../scheduling/deadline-scheduler.js';
 import type { DeviceEntry } from './device-entry.js';
 import type { PendingCallMachine } from './pending-call.machine.js';
@@ -43,6 +44,7 @@ export class CallRecord implements DeadlineTarget {
     readonly requestUUID: string | undefined,
     readonly completion: CallCompletion,
     readonly onDeadlineReached: (record: CallRecord) => void,
+    readonly onStatus: ((status: CallStatus) => void) | undefined = undefined,
   ) {
     this.callerStack = {};
     const limit = Error.stackTraceLimit;

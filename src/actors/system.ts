@@ -51,6 +51,8 @@ export interface CallRequest {
   readonly requestUUID?: string;
   /** Aborting withdraws the call (it ends `deleted`, the caller gets IOT_ERR_CALL_DELETED). */
   readonly signal?: AbortSignal;
+  /** Told every status the call reaches, before its caller is answered (persistent calls write them down). */
+  readonly onStatus?: (status: CallStatus) => void;
 }
 
 export type CallStatus = 'queued' | 'sent' | 'delivered' | CallOutcome;
@@ -150,6 +152,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         request.requestUUID,
         { resolve, reject },
         this.#deadlineReached,
+        request.onStatus,
       );
       entry.calls.set(record.id, record);
       if (record.requestUUID !== undefined) this.#byUUID.set(uuidKey(deviceId, record.requestUUID), { record, joiners: [] });
@@ -432,9 +435,9 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         for (const joiner of running.joiners) joiner(record);
       }
     }
+    this.#emitCall(record, outcome, error);
     if (error !== undefined) record.completion.reject(error);
     else record.completion.resolve(record.oneway ? undefined : record.reply);
-    this.#emitCall(record, outcome, error);
     if (!this.#closed) {
       this.#pump(entry);
       this.#dropIfIdle(entry);
@@ -442,6 +445,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   }
 
   #emitCall(record: CallRecord, status: CallStatus, error?: RpcError): void {
+    record.onStatus?.(status);
     if (this.listenerCount('call') === 0) return;
     this.emit('call', {
       deviceId: record.device.deviceId,

@@ -5,6 +5,7 @@ import { RpcError } from '../errors.js';
 import { sendError } from './http-io.js';
 import { loginRoute, refreshRoute } from './routes/auth.js';
 import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listTenantDevicesRoute } from './routes/devices.js';
+import { deletePersistentRoute, getPersistentRoute, listPersistentRoute } from './routes/persistent.js';
 import { rpcRoute } from './routes/rpc.js';
 import { clientCallRoute, pollRoute, replyRoute } from '../transports/http/index.js';
 
@@ -45,6 +46,9 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
   on('POST', '/api/auth/token', refreshRoute(engine));
   on('POST', '/api/rpc/:kind/:deviceId', rpcRoute(engine, false));
   on('POST', '/api/plugins/rpc/:kind/:deviceId', rpcRoute(engine, true));
+  on('GET', '/api/rpc/persistent/:rpcId', getPersistentRoute(engine));
+  on('GET', '/api/rpc/persistent/device/:deviceId', listPersistentRoute(engine));
+  on('DELETE', '/api/rpc/persistent/:rpcId', deletePersistentRoute(engine));
   on('POST', '/api/device', createDeviceRoute(engine));
   on('GET', '/api/device/:id', getDeviceRoute(engine));
   on('DELETE', '/api/device/:id', deleteDeviceRoute(engine));

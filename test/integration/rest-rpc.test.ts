@@ -172,12 +172,6 @@ for (const [base, legacy] of [
       expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_PAYLOAD_TOO_LARGE');
     });
 
-    it('persistent calls are refused with 501 until persistent storage exists', async () => {
-      const res = await t.post(`${base}/twoway/dev-a`, { method: 'x', persistent: true }, customerToken);
-      expect(res.status).toBe(501);
-      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_PERSISTENT_UNSUPPORTED');
-    });
-
     it('neither oneway nor twoway answers 404', async () => {
       const res = await t.post(`${base}/sideways/dev-a`, { method: 'x' }, customerToken);
       expect(res.status).toBe(404);

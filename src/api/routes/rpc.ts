@@ -7,6 +7,8 @@ import { readJsonBody, sendEmpty, sendError, sendJson } from '../http-io.js';
 
 /** ThingsBoard's minimum processing timeout when no expirationTime is given. */
 export const MIN_TIMEOUT_MS = 5000;
+/** SPEC.md: delivery retries of a persistent call. */
+export const DEFAULT_RETRIES = 5;
 
 const rpcBodySchema = z.object({
   method: z.string().min(1).max(255),
@@ -35,11 +37,27 @@ export function rpcRoute(engine: RpcEngine, legacy: boolean): RouteHandler {
       const parsed = rpcBodySchema.safeParse(await readJsonBody(req, engine.maxHttpBodyBytes));
       if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
       const body = parsed.data;
-      if (body.persistent === true) throw new RpcError('IOT_ERR_PERSISTENT_UNSUPPORTED');
       if (body.expirationTime !== undefined && body.expirationTime <= Date.now()) {
         throw new RpcError('IOT_ERR_BAD_REQUEST', 'expirationTime is in the past');
       }
       const timeout = Math.max(MIN_TIMEOUT_MS, body.timeout ?? engine.defaultTimeoutMs);
+      if (body.persistent === true) {
+        const device = engine.devices.get(deviceId)!;
+        const stored = await engine.persistent.submit({
+          tenantId: device.tenantId,
+          deviceId,
+          method: body.method,
+          params: body.params === undefined ? {} : body.params,
+          oneway: kind === 'oneway',
+          timeout,
+          expirationTime: body.expirationTime ?? Date.now() + timeout,
+          retries: body.retries ?? DEFAULT_RETRIES,
+          additionalInfo: body.additionalInfo ?? null,
+          requestUUID: body.requestUUID,
+        });
+        sendJson(res, 200, { rpcId: stored.id });
+        return;
+      }
       // A caller that hangs up no longer holds one of the device's pending-call slots.
       const hangUp = new AbortController();
       res.once('close', () => {

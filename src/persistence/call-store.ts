@@ -1,0 +1,120 @@
+/** SPEC.md's persistent-call statuses. */
+export type PersistentStatus = 'QUEUED' | 'SENT' | 'DELIVERED' | 'SUCCESSFUL' | 'TIMEOUT' | 'EXPIRED' | 'FAILED' | 'DELETED';
+export const PERSISTENT_STATUSES: readonly PersistentStatus[] = ['QUEUED', 'SENT', 'DELIVERED', 'SUCCESSFUL', 'TIMEOUT', 'EXPIRED', 'FAILED', 'DELETED'];
+/** Statuses a call never leaves. DELIVERED is final for one-way calls only. */
+export const FINAL_STATUSES: ReadonlySet<PersistentStatus> = new Set(['SUCCESSFUL', 'EXPIRED', 'FAILED', 'DELETED']);
+
+/** SPEC.md's stored call. */
+export interface StoredCall {
+  readonly id: string;
+  readonly createdTime: number;
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly expirationTime: number;
+  readonly request: {
+    readonly method: string;
+    readonly params: unknown;
+    readonly oneway: boolean;
+    readonly timeout: number;
+    readonly retries: number;
+  };
+  readonly response: unknown;
+  readonly status: PersistentStatus;
+  readonly additionalInfo: unknown;
+  /** The caller's requestUUID: a repeat for the same device is the same call. */
+  readonly requestUUID: string | null;
+  /** Delivery attempts started so far. */
+  readonly attempts: number;
+  readonly updatedTime: number;
+}
+
+export interface CallQuery {
+  readonly pageSize: number;
+  readonly page: number;
+  readonly status?: PersistentStatus;
+  readonly sortProperty: 'createdTime' | 'expirationTime';
+  readonly sortOrder: 'ASC' | 'DESC';
+}
+
+export interface CallPage {
+  readonly data: StoredCall[];
+  readonly totalPages: number;
+  readonly totalElements: number;
+  readonly hasNext: boolean;
+}
+
+/**
+ * Where persistent calls live. The memory store is the embedded default; a
+ * Redis store (issue 5) implements the same interface so that any node can
+ * answer any query and recover any call.
+ */
+export interface CallStore {
+  insert(call: StoredCall): Promise<void>;
+  /** Replaces the stored call (same id); every status change is written here before it is acted on. */
+  update(call: StoredCall): Promise<void>;
+  get(id: string): Promise<StoredCall | undefined>;
+  byRequestUUID(deviceId: string, requestUUID: string): Promise<StoredCall | undefined>;
+  listByDevice(deviceId: string, query: CallQuery): Promise<CallPage>;
+  /** Every call not in a final status, oldest first, for recovery. */
+  unfinished(): Promise<StoredCall[]>;
+  /** Removes calls in a final status updated before `before` (epoch ms); returns how many. */
+  purgeFinishedBefore(before: number): Promise<number>;
+}
+
+export class MemoryCallStore implements CallStore {
+  readonly #calls = new Map<string, StoredCall>();
+  readonly #byUUID = new Map<string, string>();
+
+  async insert(call: StoredCall): Promise<void> {
+    this.#calls.set(call.id, call);
+    if (call.requestUUID !== null) this.#byUUID.set(`${call.deviceId}\u0000${call.requestUUID}`, call.id);
+  }
+
+  async update(call: StoredCall): Promise<void> {
+    if (this.#calls.has(call.id)) this.#calls.set(call.id, call);
+  }
+
+  async get(id: string): Promise<StoredCall | undefined> {
+    return this.#calls.get(id);
+  }
+
+  async byRequestUUID(deviceId: string, requestUUID: string): Promise<StoredCall | undefined> {
+    const id = this.#byUUID.get(`${deviceId}\u0000${requestUUID}`);
+    return id === undefined ? undefined : this.#calls.get(id);
+  }
+
+  async listByDevice(deviceId: string, query: CallQuery): Promise<CallPage> {
+    const direction = query.sortOrder === 'ASC' ? 1 : -1;
+    const all = [...this.#calls.values()]
+      .filter((c) => c.deviceId === deviceId && (query.status === undefined || c.status === query.status))
+      .sort((a, b) => direction * (a[query.sortProperty] - b[query.sortProperty]) || direction * a.id.localeCompare(b.id));
+    const totalPages = Math.ceil(all.length / query.pageSize);
+    return {
+      data: all.slice(query.page * query.pageSize, (query.page + 1) * query.pageSize),
+      totalPages,
+      totalElements: all.length,
+      hasNext: query.page + 1 < totalPages,
+    };
+  }
+
+  async unfinished(): Promise<StoredCall[]> {
+    return [...this.#calls.values()].filter((c) => !isFinal(c)).sort((a, b) => a.createdTime - b.createdTime);
+  }
+
+  async purgeFinishedBefore(before: number): Promise<number> {
+    let removed = 0;
+    for (const call of [...this.#calls.values()]) {
+      if (isFinal(call) && call.updatedTime < before) {
+        this.#calls.delete(call.id);
+        if (call.requestUUID !== null) this.#byUUID.delete(`${call.deviceId}\u0000${call.requestUUID}`);
+        removed++;
+      }
+    }
+    return removed;
+  }
+}
+
+/** Final for this call: the final statuses, and DELIVERED for a one-way call. */
+export function isFinal(call: StoredCall): boolean {
+  return FINAL_STATUSES.has(call.status) || (call.request.oneway && call.status === 'DELIVERED');
+}

@@ -1,0 +1,213 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CallStatus } from '../actors/index.js';
+import type { CallOptions } from '../engine.js';
+import { RpcError, isRpcError } from '../errors.js';
+import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
+import { isFinal, type CallPage, type CallQuery, type CallStore, type PersistentStatus, type StoredCall } from './call-store.js';
+
+export interface PersistentRequest {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly method: string;
+  readonly params: unknown;
+  readonly oneway: boolean;
+  /** How long one delivery attempt may wait for the device's transport acknowledgement. */
+  readonly timeout: number;
+  readonly expirationTime: number;
+  readonly retries: number;
+  readonly additionalInfo: unknown;
+  readonly requestUUID?: string;
+}
+
+export interface PersistentCallsOptions {
+  readonly store: CallStore;
+  readonly scheduler: DeadlineScheduler;
+  readonly logger: Logger;
+  /** Finished calls are removed after this many days (rpc.ttlDays). */
+  readonly ttlDays: number;
+  /** The engine's call(): one delivery attempt. */
+  readonly call: (deviceId: string, options: CallOptions) => Promise<unknown>;
+}
+
+const RETENTION_SWEEP_MS = 3600_000;
+
+/** Fires when a sent attempt has waited `timeout` for its acknowledgement. */
+class AckTimer implements DeadlineTarget {
+  key = -1;
+  constructor(readonly fire: () => void) {}
+  onDeadline(): void {
+    this.key = -1;
+    this.fire();
+  }
+}
+
+/**
+ * Persistent calls (SPEC.md): stored with a status, delivered when the device
+ * is there, retried, queried and withdrawn. Every status is written to the
+ * store as the call reaches it; a call still unfinished when the server stops
+ * stays so, and `recover()` resumes it (re-queued) on the next start.
+ */
+export class PersistentCalls implements DeadlineTarget {
+  readonly #options: PersistentCallsOptions;
+  readonly #running = new Map<string, AbortController>();
+  /** Per call, the chain of its writes, so they land in order. */
+  readonly #writes = new Map<string, Promise<void>>();
+  #closed = false;
+  #sweepKey = -1;
+
+  constructor(options: PersistentCallsOptions) {
+    this.#options = options;
+  }
+
+  get store(): CallStore {
+    return this.#options.store;
+  }
+
+  /** Stores the call (or finds the one with the same requestUUID) and starts delivering it. */
+  async submit(request: PersistentRequest): Promise<StoredCall> {
+    if (this.#closed) throw new RpcError('IOT_ERR_SHUTTING_DOWN');
+    const store = this.#options.store;
+    if (request.requestUUID !== undefined) {
+      const known = await store.byRequestUUID(request.deviceId, request.requestUUID);
+      if (known !== undefined) return known;
+    }
+    const now = Date.now();
+    const call: StoredCall = {
+      id: randomUUID(),
+      createdTime: now,
+      updatedTime: now,
+      tenantId: request.tenantId,
+      deviceId: request.deviceId,
+      expirationTime: request.expirationTime,
+      request: { method: request.method, params: request.params, oneway: request.oneway, timeout: request.timeout, retries: request.retries },
+      response: null,
+      status: 'QUEUED',
+      additionalInfo: request.additionalInfo ?? null,
+      requestUUID: request.requestUUID ?? null,
+      attempts: 0,
+    };
+    await store.insert(call);
+    void this.#deliver(call);
+    return call;
+  }
+
+  get(id: string): Promise<StoredCall | undefined> {
+    return this.#options.store.get(id);
+  }
+
+  list(deviceId: string, query: CallQuery): Promise<CallPage> {
+    return this.#options.store.listByDevice(deviceId, query);
+  }
+
+  /** Withdraws a call that is still under way and marks it DELETED (a finished one is marked too). */
+  async delete(call: StoredCall): Promise<StoredCall> {
+    const deleted = await this.#write(call, 'DELETED');
+    this.#running.get(call.id)?.abort(new RpcError('IOT_ERR_CALL_DELETED', call.id));
+    return deleted;
+  }
+
+  /** Resumes every unfinished call: those SENT, DELIVERED or TIMEOUT when the server stopped are queued again. */
+  async recover(): Promise<number> {
+    const unfinished = await this.#options.store.unfinished();
+    for (const call of unfinished) {
+      const queued = call.status === 'QUEUED' ? call : await this.#write(call, 'QUEUED');
+      void this.#deliver(queued);
+    }
+    this.#sweepKey = this.#options.scheduler.schedule(Date.now() + RETENTION_SWEEP_MS, this);
+    return unfinished.length;
+  }
+
+  /** Retention: finished calls older than rpc.ttlDays go. */
+  onDeadline(now: number): void {
+    this.#sweepKey = -1;
+    if (this.#closed) return;
+    void this.#options.store.purgeFinishedBefore(now - this.#options.ttlDays * 86_400_000).then((removed) => {
+      if (removed > 0) this.#options.logger.info({ removed }, 'persistent calls past retention removed');
+    });
+    this.#sweepKey = this.#options.scheduler.schedule(now + RETENTION_SWEEP_MS, this);
+  }
+
+  /** Stops delivering; unfinished calls stay unfinished in the store, for the next start to recover. */
+  close(): void {
+    this.#closed = true;
+    if (this.#sweepKey >= 0) this.#options.scheduler.cancel(this.#sweepKey, this);
+  }
+
+  #write(call: StoredCall, status: PersistentStatus, changes: Partial<StoredCall> = {}): Promise<StoredCall> {
+    const next: StoredCall = { ...call, ...changes, status, updatedTime: Date.now() };
+    const previous = this.#writes.get(call.id) ?? Promise.resolve();
+    const written = previous.then(() => this.#options.store.update(next));
+    this.#writes.set(call.id, written.catch(() => {}));
+    return written.then(() => next);
+  }
+
+  async #deliver(initial: StoredCall): Promise<void> {
+    let call = initial;
+    const { scheduler } = this.#options;
+    while (!this.#closed) {
+      const current = await this.#options.store.get(call.id);
+      if (current === undefined || current.status === 'DELETED' || isFinal(current)) return;
+      if (Date.now() >= call.expirationTime) {
+        await this.#write(call, 'EXPIRED');
+        return;
+      }
+      call = await this.#write(call, 'QUEUED', { attempts: call.attempts + 1 });
+      const controller = new AbortController();
+      this.#running.set(call.id, controller);
+      let ackTimedOut = false;
+      let latest = call;
+      const ackTimer = new AckTimer(() => {
+        if (latest.status !== 'SENT') return;
+        ackTimedOut = true;
+        controller.abort(new RpcError('IOT_ERR_NO_REPLY_SENT', call.deviceId));
+      });
+      const onStatus = (status: CallStatus) => {
+        const persistent = STATUS_OF[status];
+        if (persistent === undefined || persistent === latest.status) return;
+        void this.#write(latest, persistent).then((written) => (latest = written));
+        latest = { ...latest, status: persistent };
+        if (persistent === 'SENT') ackTimer.key = scheduler.schedule(Date.now() + call.request.timeout, ackTimer);
+      };
+      try {
+        const reply = await this.#options.call(call.deviceId, {
+          method: call.request.method,
+          params: call.request.params,
+          oneway: call.request.oneway,
+          expirationTime: call.expirationTime,
+          signal: controller.signal,
+          onStatus,
+        });
+        await this.#writes.get(call.id);
+        if (call.request.oneway) await this.#write(latest, 'DELIVERED');
+        else await this.#write(latest, isErrorReply(reply) ? 'FAILED' : 'SUCCESSFUL', { response: reply });
+        return;
+      } catch (error) {
+        await this.#writes.get(call.id);
+        const stored = await this.#options.store.get(call.id);
+        if (stored === undefined || stored.status === 'DELETED') return;
+        const code = isRpcError(error) ? error.code : 'IOT_ERR_INTERNAL';
+        if (code === 'IOT_ERR_SHUTTING_DOWN') return; // stays unfinished: recovered on the next start
+        if (ackTimedOut) {
+          call = await this.#write(latest, 'TIMEOUT');
+          if (call.attempts <= call.request.retries) continue; // retried while retries remain
+          await this.#write(call, 'FAILED', { response: { error: `no acknowledgement after ${call.attempts} attempts` } });
+          return;
+        }
+        const expired = code === 'IOT_ERR_DEVICE_OFFLINE' || code === 'IOT_ERR_NOT_SUBSCRIBED' || code === 'IOT_ERR_STILL_QUEUED' || code === 'IOT_ERR_NO_REPLY_SENT' || code === 'IOT_ERR_NO_REPLY_DELIVERED';
+        await this.#write(latest, expired ? 'EXPIRED' : 'FAILED', expired ? {} : { response: { error: error instanceof Error ? error.message : String(error) } });
+        return;
+      } finally {
+        if (ackTimer.key >= 0) scheduler.cancel(ackTimer.key, ackTimer);
+        this.#running.delete(call.id);
+      }
+    }
+  }
+}
+
+const STATUS_OF: Partial<Record<CallStatus, PersistentStatus>> = { queued: 'QUEUED', sent: 'SENT', delivered: 'DELIVERED' };
+
+/** SPEC.md: a device that answers with an error fails the call. */
+function isErrorReply(reply: unknown): boolean {
+  return typeof reply === 'object' && reply !== null && !Array.isArray(reply) && 'error' in reply;
+}
