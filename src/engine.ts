@@ -6,7 +6,7 @@ import type { ServerConfig } from './config.js';
 import { RpcError } from './errors.js';
 import { DeviceRegistry, UserDirectory, type Device } from './registry/index.js';
 import { DeadlineScheduler } from './scheduling/index.js';
-import { MemoryCallStore, PersistentCalls } from './persistence/index.js';
+import { MemoryCallStore, PersistentCalls, type CallStore } from './persistence/index.js';
 import type { TransportContext } from './transports/transport-context.js';
 
 /** The longest a call may wait: setTimeout's limit, about 24.8 days. */
@@ -65,6 +65,7 @@ export class RpcEngine implements TransportContext {
   constructor(
     readonly config: ServerConfig,
     readonly logger: Logger,
+    callStore: CallStore = new MemoryCallStore(),
   ) {
     this.actors = new ActorSystem({
       scheduler: this.scheduler,
@@ -75,7 +76,7 @@ export class RpcEngine implements TransportContext {
     this.clientRpc = new HandlerRegistry(this.scheduler, config.rpc.clientSideTimeoutMs);
     this.tokens = new TokenService(config.jwt);
     this.persistent = new PersistentCalls({
-      store: new MemoryCallStore(),
+      store: callStore,
       scheduler: this.scheduler,
       logger,
       ttlDays: config.rpc.ttlDays,

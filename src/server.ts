@@ -8,6 +8,7 @@ import type { CallingDevice, ClientRpcHandler } from './client-rpc/index.js';
 import { parseConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { RpcEngine, type CallOptions } from './engine.js';
 import type { Device, NewDevice, Page } from './registry/index.js';
+import { RedisCallStore } from './persistence/index.js';
 import { CoapServer } from './transports/coap/index.js';
 import { MqttServer } from './transports/mqtt/index.js';
 
@@ -24,6 +25,11 @@ export interface RpcServerOptions {
   coapPort?: number | null;
   /** A pino logger, or false for none; default: pino at `warn` (IOT_RPC_LOG_LEVEL overrides). */
   logger?: Logger | false;
+  /**
+   * Redis for persistent calls, so they survive restarts: `redis://host:port`, or several seed URLs
+   * separated by commas for a Redis Cluster. Without it, persistent calls are kept in memory.
+   */
+  redis?: string;
 }
 
 export interface ListeningAddresses {
@@ -143,6 +149,7 @@ export class RpcServer {
       httpServer?.closeIdleConnections();
       await mqttClosed;
       await coapClosed;
+      await this.#engine.persistent.closeStore();
       await Promise.race([httpClosed, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       httpServer?.closeAllConnections();
       this.#engine.logger.info('iot-rpc closed');
@@ -197,6 +204,8 @@ export function defaultLogger(level = process.env.IOT_RPC_LOG_LEVEL ?? 'warn'): 
 export function createRpcServer(options: RpcServerOptions): RpcServer {
   const config: ServerConfig = parseConfig(options.config);
   const logger = options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? defaultLogger());
-  const engine = new RpcEngine(config, logger);
+  const store =
+    options.redis === undefined || options.redis === '' ? undefined : RedisCallStore.connect(options.redis, (error) => logger.warn({ err: error.message }, 'redis unavailable'));
+  const engine = new RpcEngine(config, logger, store);
   return new RpcServer(engine, options);
 }

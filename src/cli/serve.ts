@@ -15,6 +15,8 @@ Options (each also an environment variable):
   --mqtt-port PORT   MQTT over TCP, default 1883 (IOT_RPC_MQTT_PORT)
   --coap-port PORT   CoAP over UDP, default 5683 (IOT_RPC_COAP_PORT)
   --log-level LEVEL  trace|debug|info|warn|error, default info (IOT_RPC_LOG_LEVEL)
+  --redis URL        keep persistent calls in Redis (redis://host:port; comma-separated seeds
+                     for a Redis Cluster), so they survive restarts (IOT_RPC_REDIS_URL)
   -h, --help         this text
   -v, --version      the version`;
 
@@ -28,6 +30,7 @@ export async function serve(argv: string[]): Promise<void> {
       'mqtt-port': { type: 'string' },
       'coap-port': { type: 'string' },
       'log-level': { type: 'string' },
+      redis: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -54,6 +57,7 @@ export async function serve(argv: string[]): Promise<void> {
     httpPort: port('--http-port', values['http-port'] ?? env.IOT_RPC_HTTP_PORT, 8080),
     mqttPort: port('--mqtt-port', values['mqtt-port'] ?? env.IOT_RPC_MQTT_PORT, 1883),
     coapPort,
+    redis: values.redis ?? env.IOT_RPC_REDIS_URL,
   });
   const addresses = await server.listen();
   console.log(`iot-rpc listening: http://${addresses.host}:${addresses.httpPort} (REST, HTTP devices, ws /mqtt), mqtt://${addresses.host}:${addresses.mqttPort}, coap://${addresses.host}:${addresses.coapPort}`);

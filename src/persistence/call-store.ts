@@ -59,6 +59,8 @@ export interface CallStore {
   unfinished(): Promise<StoredCall[]>;
   /** Removes calls in a final status updated before `before` (epoch ms); returns how many. */
   purgeFinishedBefore(before: number): Promise<number>;
+  /** Lets go of connections, if any. */
+  close?(): Promise<void>;
 }
 
 export class MemoryCallStore implements CallStore {

@@ -87,8 +87,12 @@ export class PersistentCalls implements DeadlineTarget {
       requestUUID: request.requestUUID ?? null,
       attempts: 0,
     };
-    await store.insert(call);
-    void this.#deliver(call);
+    try {
+      await store.insert(call);
+    } catch (error) {
+      throw new RpcError('IOT_ERR_UNAVAILABLE', `the call store: ${(error as Error).message}`, { cause: error });
+    }
+    this.#start(call);
     return call;
   }
 
@@ -112,7 +116,7 @@ export class PersistentCalls implements DeadlineTarget {
     const unfinished = await this.#options.store.unfinished();
     for (const call of unfinished) {
       const queued = call.status === 'QUEUED' ? call : await this.#write(call, 'QUEUED');
-      void this.#deliver(queued);
+      this.#start(queued);
     }
     this.#sweepKey = this.#options.scheduler.schedule(Date.now() + RETENTION_SWEEP_MS, this);
     return unfinished.length;
@@ -128,10 +132,23 @@ export class PersistentCalls implements DeadlineTarget {
     this.#sweepKey = this.#options.scheduler.schedule(now + RETENTION_SWEEP_MS, this);
   }
 
+  /** After close(): waits for writes under way, then lets go of the store. */
+  async closeStore(): Promise<void> {
+    await Promise.all(this.#writes.values());
+    await this.#options.store.close?.();
+  }
+
   /** Stops delivering; unfinished calls stay unfinished in the store, for the next start to recover. */
   close(): void {
     this.#closed = true;
     if (this.#sweepKey >= 0) this.#options.scheduler.cancel(this.#sweepKey, this);
+  }
+
+  #start(call: StoredCall): void {
+    this.#deliver(call).catch((error: unknown) => {
+      // The store failed mid-delivery: the call stays as last written and is resumed by the next recovery.
+      this.#options.logger.error({ err: error, rpcId: call.id }, 'persistent call delivery stopped');
+    });
   }
 
   #write(call: StoredCall, status: PersistentStatus, changes: Partial<StoredCall> = {}): Promise<StoredCall> {

@@ -1,0 +1,116 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRpcServer, type RpcServer } from '../../src/index.js';
+import { RawMqttClient } from '../support/raw-mqtt.js';
+import { freePort, startRedis, type RedisProcess } from '../support/redis.js';
+import { USERS, answerRequests, connectDevice, testConfig } from '../support/server.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+let redis: RedisProcess;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis.stop());
+
+async function node(): Promise<{ server: RpcServer; http: string; mqtt: string; mqttPort: number }> {
+  const server = createRpcServer({ config: testConfig(), httpPort: 0, mqttPort: 0, coapPort: null, logger: false, redis: redis.url });
+  const a = await server.listen();
+  return { server, http: `http://127.0.0.1:${a.httpPort}`, mqtt: `mqtt://127.0.0.1:${a.mqttPort}`, mqttPort: a.mqttPort! };
+}
+
+async function login(http: string): Promise<string> {
+  const res = await fetch(`${http}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USERS.tenant.email, password: USERS.tenant.password }) });
+  return ((await res.json()) as { token: string }).token;
+}
+
+const persistent = async (http: string, token: string, body: Record<string, unknown>) => {
+  const res = await fetch(`${http}/api/rpc/twoway/dev-plain`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-authorization': `Bearer ${token}` }, body: JSON.stringify({ persistent: true, timeout: 30_000, ...body }) });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { rpcId: string }).rpcId;
+};
+const status = async (http: string, token: string, rpcId: string) =>
+  (await (await fetch(`${http}/api/rpc/persistent/${rpcId}`, { headers: { 'x-authorization': `Bearer ${token}` } })).json()) as { status: string; response: unknown };
+
+describe('persistent calls in Redis', () => {
+  it('a queued call survives a restart of the server and is delivered by the next one', async () => {
+    const first = await node();
+    const rpcId = await persistent(first.http, await login(first.http), { method: 'afterRestart', params: { n: 1 }, expirationTime: Date.now() + 60_000 });
+    await first.server.close();
+    const second = await node();
+    try {
+      const token = await login(second.http);
+      expect((await status(second.http, token, rpcId)).status).toBe('QUEUED');
+      const device = await connectDevice(second.mqtt, 'TOKEN_PLAIN');
+      await answerRequests(device, (_m, params) => ({ got: params }));
+      await expect.poll(async () => (await status(second.http, token, rpcId)).status, { timeout: 5000 }).toBe('SUCCESSFUL');
+      expect((await status(second.http, token, rpcId)).response).toEqual({ got: { n: 1 } });
+      device.end(true);
+    } finally {
+      await second.server.close();
+    }
+  });
+
+  it('with Redis unreachable, a persistent call is refused with 503 and a clear code; plain calls go on', async () => {
+    const own = await startRedis();
+    const server = createRpcServer({ config: testConfig(), httpPort: 0, mqttPort: 0, coapPort: null, logger: false, redis: own.url });
+    const a = await server.listen();
+    const http = `http://127.0.0.1:${a.httpPort}`;
+    try {
+      const token = await login(http);
+      const device = await connectDevice(`mqtt://127.0.0.1:${a.mqttPort}`, 'TOKEN_PLAIN');
+      await answerRequests(device, () => ({ plain: true }));
+      await own.stop();
+      const res = await fetch(`${http}/api/rpc/twoway/dev-plain`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-authorization': `Bearer ${token}` }, body: JSON.stringify({ method: 'x', persistent: true }) });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_UNAVAILABLE');
+      await expect(server.call('dev-plain', { method: 'plain' })).resolves.toEqual({ plain: true });
+      device.end(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('kill -9 while a call is SENT: the next process re-queues it and the device gets it again', async () => {
+    const [httpPort, mqttPort] = [await freePort(), await freePort()];
+    const start = (): ChildProcess =>
+      spawn(process.execPath, ['dist/cli.js', 'serve', '--config', 'examples/demo.json', '--host', '127.0.0.1', '--http-port', String(httpPort), '--mqtt-port', String(mqttPort), '--coap-port', '0', '--redis', redis.url], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const ready = (child: ChildProcess) => new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (chunk) => {
+        out += chunk;
+        if (out.includes('iot-rpc listening')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+    });
+    const http = `http://127.0.0.1:${httpPort}`;
+    const first = start();
+    await ready(first);
+    const loginAs = async () => ((await (await fetch(`${http}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'tenant@iot-rpc.local', password: 'tenant' }) })).json()) as { token: string }).token;
+    let token = await loginAs();
+    const raw = await RawMqttClient.connected(mqttPort, 'PUMP_7_TOKEN');
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'v1/devices/me/rpc/request/+', qos: 1 }] });
+    await raw.next('suback');
+    const res = await fetch(`${http}/api/rpc/twoway/pump-7`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-authorization': `Bearer ${token}` }, body: JSON.stringify({ method: 'survive', persistent: true, timeout: 30_000, expirationTime: Date.now() + 60_000 }) });
+    const { rpcId } = (await res.json()) as { rpcId: string };
+    await raw.next('publish'); // received, never acknowledged
+    await expect.poll(async () => ((await (await fetch(`${http}/api/rpc/persistent/${rpcId}`, { headers: { 'x-authorization': `Bearer ${token}` } })).json()) as { status: string }).status).toBe('SENT');
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+    raw.end();
+    const second = start();
+    try {
+      await ready(second);
+      token = await loginAs();
+      const device = await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, 'PUMP_7_TOKEN');
+      const seen = await answerRequests(device, () => ({ survived: true }));
+      await expect
+        .poll(async () => ((await (await fetch(`${http}/api/rpc/persistent/${rpcId}`, { headers: { 'x-authorization': `Bearer ${token}` } })).json()) as { status: string }).status, { timeout: 5000 })
+        .toBe('SUCCESSFUL');
+      expect(seen.map((s) => s.method)).toEqual(['survive']);
+      device.end(true);
+    } finally {
+      second.kill('SIGKILL');
+    }
+  }, 30_000);
+});
