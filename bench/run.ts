@@ -13,6 +13,7 @@ import { rpcMqtt } from './scenarios/rpc-mqtt.js';
 import { rpcRest } from './scenarios/rpc-rest.js';
 import { DEVICE_TRANSPORTS, type BenchSettings, type DeviceTransport } from './scenarios/settings.js';
 import { transports } from './scenarios/transports.js';
+import { recovery } from './scenarios/recovery.js';
 
 const SCENARIOS: Record<string, (s: BenchSettings) => Promise<ScenarioReport>> = {
   'rpc-mqtt': rpcMqtt,
@@ -24,6 +25,7 @@ const SCENARIOS: Record<string, (s: BenchSettings) => Promise<ScenarioReport>> =
   mosquitto: (s) => baseline('mosquitto', s),
   compare,
   transports,
+  recovery,
 };
 
 const USAGE = `Usage: npm run bench -- <scenario> [options]
@@ -39,6 +41,7 @@ Options:
   --rate R           fixed-rate: calls per second (default: half the measured maximum)
   --sizes A,B,C      idle-devices: device counts (default 10000,50000,100000)
   --transport T      rpc-mqtt, fixed-rate: devices on mqtt (default), coap or http
+  --calls N          recovery: persistent calls in Redis to recover (default 100000)
   --out DIR          results folder (default bench/results)`;
 
 function number(name: string, value: string | undefined, fallback: number): number {
@@ -62,6 +65,7 @@ const { values, positionals } = parseArgs({
     rate: { type: 'string' },
     sizes: { type: 'string' },
     transport: { type: 'string' },
+    calls: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -83,6 +87,7 @@ if (!DEVICE_TRANSPORTS.includes(transport)) {
 }
 const settings: BenchSettings = {
   transport,
+  calls: Math.round(number('calls', values.calls, 100_000)),
   devices: Math.round(number('devices', values.devices, 1000)),
   concurrency: Math.round(number('concurrency', values.concurrency, 1000)),
   seconds: number('seconds', values.seconds, 10),

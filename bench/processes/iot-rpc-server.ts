@@ -25,6 +25,7 @@ const server = createRpcServer({
   mqttPort: 0,
   coapPort: argument('transport', 'mqtt') === 'coap' ? 0 : null,
   logger: false,
+  redis: argument('redis', '') || undefined,
 });
 const addresses = await server.listen();
 

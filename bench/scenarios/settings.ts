@@ -11,6 +11,8 @@ export interface BenchSettings {
   outDir: string;
   /** How the devices reach iot-rpc in rpc-mqtt and fixed-rate: mqtt (default), coap or http. */
   transport: DeviceTransport;
+  /** recovery: persistent calls to recover. */
+  calls: number;
 }
 
 export type DeviceTransport = 'mqtt' | 'coap' | 'http';

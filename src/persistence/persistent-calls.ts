@@ -111,13 +111,18 @@ export class PersistentCalls implements DeadlineTarget {
     return deleted;
   }
 
-  /** Resumes every unfinished call: those SENT, DELIVERED or TIMEOUT when the server stopped are queued again. */
+  /**
+   * Resumes every unfinished call: those SENT, DELIVERED or TIMEOUT when the
+   * server stopped are queued again. Resolves once each is in its device's queue.
+   */
   async recover(): Promise<number> {
     const unfinished = await this.#options.store.unfinished();
+    const handedOver: Promise<void>[] = [];
     for (const call of unfinished) {
       const queued = call.status === 'QUEUED' ? call : await this.#write(call, 'QUEUED');
-      this.#start(queued);
+      handedOver.push(new Promise((resolve) => this.#start(queued, resolve)));
     }
+    await Promise.all(handedOver);
     this.#sweepKey = this.#options.scheduler.schedule(Date.now() + RETENTION_SWEEP_MS, this);
     return unfinished.length;
   }
@@ -144,8 +149,9 @@ export class PersistentCalls implements DeadlineTarget {
     if (this.#sweepKey >= 0) this.#options.scheduler.cancel(this.#sweepKey, this);
   }
 
-  #start(call: StoredCall): void {
-    this.#deliver(call).catch((error: unknown) => {
+  #start(call: StoredCall, handedOver: () => void = () => {}): void {
+    this.#deliver(call, handedOver).catch((error: unknown) => {
+      handedOver();
       // The store failed mid-delivery: the call stays as last written and is resumed by the next recovery.
       this.#options.logger.error({ err: error, rpcId: call.id }, 'persistent call delivery stopped');
     });
@@ -159,15 +165,17 @@ export class PersistentCalls implements DeadlineTarget {
     return written.then(() => next);
   }
 
-  async #deliver(initial: StoredCall): Promise<void> {
+  /** Delivery attempts until the call is final; `handedOver` once its first attempt is in the actor system. */
+  async #deliver(initial: StoredCall, handedOver: () => void): Promise<void> {
     let call = initial;
     const { scheduler } = this.#options;
+    if (this.#closed) return handedOver();
     while (!this.#closed) {
       const current = await this.#options.store.get(call.id);
-      if (current === undefined || current.status === 'DELETED' || isFinal(current)) return;
+      if (current === undefined || current.status === 'DELETED' || isFinal(current)) return handedOver();
       if (Date.now() >= call.expirationTime) {
         await this.#write(call, 'EXPIRED');
-        return;
+        return handedOver();
       }
       call = await this.#write(call, 'QUEUED', { attempts: call.attempts + 1 });
       const controller = new AbortController();
@@ -187,7 +195,7 @@ export class PersistentCalls implements DeadlineTarget {
         if (persistent === 'SENT') ackTimer.key = scheduler.schedule(Date.now() + call.request.timeout, ackTimer);
       };
       try {
-        const reply = await this.#options.call(call.deviceId, {
+        const attempt = this.#options.call(call.deviceId, {
           method: call.request.method,
           params: call.request.params,
           oneway: call.request.oneway,
@@ -195,6 +203,8 @@ export class PersistentCalls implements DeadlineTarget {
           signal: controller.signal,
           onStatus,
         });
+        handedOver();
+        const reply = await attempt;
         await this.#writes.get(call.id);
         if (call.request.oneway) await this.#write(latest, 'DELIVERED');
         else await this.#write(latest, isErrorReply(reply) ? 'FAILED' : 'SUCCESSFUL', { response: reply });

@@ -58,6 +58,12 @@ describe.concurrent('bench scenarios at a tiny size', () => {
     expectCalls(coapOnly.figures['iot-rpc']);
   });
 
+  it('recovery of persistent calls from Redis', { timeout: 120_000 }, async () => {
+    const result = await bench('recovery', ['--calls', '200']);
+    expect(result.figures).toMatchObject({ calls: 200, unfinishedAfter: 200 });
+    expect(result.figures.fullSeconds).toBeGreaterThan(0);
+  });
+
   it('rpc-rest', { timeout: 120_000 }, async () => {
     const result = await bench('rpc-rest');
     expectCalls(result.figures.rest);
