@@ -53,6 +53,8 @@ export class PersistentCalls implements DeadlineTarget {
   readonly #running = new Map<string, AbortController>();
   /** Per call, the chain of its writes, so they land in order. */
   readonly #writes = new Map<string, Promise<void>>();
+  /** Calls being delivered here that already have a final status: nothing but DELETED is written for them after it. */
+  readonly #finished = new Set<string>();
   #closed = false;
   #sweepKey = -1;
 
@@ -150,18 +152,31 @@ export class PersistentCalls implements DeadlineTarget {
   }
 
   #start(call: StoredCall, handedOver: () => void = () => {}): void {
-    this.#deliver(call, handedOver).catch((error: unknown) => {
-      handedOver();
-      // The store failed mid-delivery: the call stays as last written and is resumed by the next recovery.
-      this.#options.logger.error({ err: error, rpcId: call.id }, 'persistent call delivery stopped');
-    });
+    this.#deliver(call, handedOver)
+      .catch((error: unknown) => {
+        handedOver();
+        // The store failed mid-delivery: the call stays as last written and is resumed by the next recovery.
+        this.#options.logger.error({ err: error, rpcId: call.id }, 'persistent call delivery stopped');
+      })
+      .finally(() => this.#finished.delete(call.id));
   }
 
+  /**
+   * Writes the call with its new status after the call's earlier writes. A
+   * final status is the last one: a delivery that ends as the call is
+   * deleted, or a status that arrives late, never overwrites it.
+   */
   #write(call: StoredCall, status: PersistentStatus, changes: Partial<StoredCall> = {}): Promise<StoredCall> {
     const next: StoredCall = { ...call, ...changes, status, updatedTime: Date.now() };
+    if (this.#finished.has(call.id) && status !== 'DELETED') return Promise.resolve(next);
+    if (isFinal(next) && this.#running.has(call.id)) this.#finished.add(call.id);
     const previous = this.#writes.get(call.id) ?? Promise.resolve();
     const written = previous.then(() => this.#options.store.update(next));
-    this.#writes.set(call.id, written.catch(() => {}));
+    const settled = written.catch(() => {});
+    this.#writes.set(call.id, settled);
+    void settled.then(() => {
+      if (this.#writes.get(call.id) === settled) this.#writes.delete(call.id);
+    });
     return written.then(() => next);
   }
 
@@ -190,7 +205,7 @@ export class PersistentCalls implements DeadlineTarget {
       const onStatus = (status: CallStatus) => {
         const persistent = STATUS_OF[status];
         if (persistent === undefined || persistent === latest.status) return;
-        void this.#write(latest, persistent).then((written) => (latest = written));
+        void this.#write(latest, persistent).catch(() => {}); // a failed write surfaces at the final one
         latest = { ...latest, status: persistent };
         if (persistent === 'SENT') ackTimer.key = scheduler.schedule(Date.now() + call.request.timeout, ackTimer);
       };
