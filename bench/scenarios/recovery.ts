@@ -45,7 +45,7 @@ export async function recovery(s: BenchSettings): Promise<ScenarioReport> {
           requestUUID: null,
           attempts: i % 10 === 0 ? 1 : 0,
         };
-        batch.push(store.insert(call));
+        batch.push(store.insert(call).then(() => undefined));
       }
       await Promise.all(batch);
     }

@@ -49,7 +49,8 @@ export interface CallPage {
  * answer any query and recover any call.
  */
 export interface CallStore {
-  insert(call: StoredCall): Promise<void>;
+  /** Stores a new call; if its requestUUID is taken for the device, stores nothing and returns the earlier call. */
+  insert(call: StoredCall): Promise<StoredCall>;
   /** Replaces the stored call (same id); every status change is written here before it is acted on. */
   update(call: StoredCall): Promise<void>;
   get(id: string): Promise<StoredCall | undefined>;
@@ -67,9 +68,15 @@ export class MemoryCallStore implements CallStore {
   readonly #calls = new Map<string, StoredCall>();
   readonly #byUUID = new Map<string, string>();
 
-  async insert(call: StoredCall): Promise<void> {
+  async insert(call: StoredCall): Promise<StoredCall> {
+    if (call.requestUUID !== null) {
+      const key = `${call.deviceId}\u0000${call.requestUUID}`;
+      const earlier = this.#calls.get(this.#byUUID.get(key) ?? '');
+      if (earlier !== undefined) return earlier;
+      this.#byUUID.set(key, call.id);
+    }
     this.#calls.set(call.id, call);
-    if (call.requestUUID !== null) this.#byUUID.set(`${call.deviceId}\u0000${call.requestUUID}`, call.id);
+    return call;
   }
 
   async update(call: StoredCall): Promise<void> {

@@ -31,6 +31,8 @@ export interface PersistentCallsOptions {
 }
 
 const RETENTION_SWEEP_MS = 3600_000;
+const STORE_RETRY_FIRST_MS = 500;
+const STORE_RETRY_MAX_MS = 30_000;
 
 /** Fires when a sent attempt has waited `timeout` for its acknowledgement. */
 class AckTimer implements DeadlineTarget {
@@ -55,6 +57,8 @@ export class PersistentCalls implements DeadlineTarget {
   readonly #writes = new Map<string, Promise<void>>();
   /** Calls being delivered here that already have a final status: nothing but DELETED is written for them after it. */
   readonly #finished = new Set<string>();
+  /** Calls a delivery loop of this process owns. */
+  readonly #delivering = new Set<string>();
   #closed = false;
   #sweepKey = -1;
 
@@ -71,8 +75,8 @@ export class PersistentCalls implements DeadlineTarget {
     if (this.#closed) throw new RpcError('IOT_ERR_SHUTTING_DOWN');
     const store = this.#options.store;
     if (request.requestUUID !== undefined) {
-      const known = await store.byRequestUUID(request.deviceId, request.requestUUID);
-      if (known !== undefined) return known;
+      const known = await this.#store(() => store.byRequestUUID(request.deviceId, request.requestUUID!));
+      if (known !== undefined) return this.#resume(known);
     }
     const now = Date.now();
     const call: StoredCall = {
@@ -89,28 +93,42 @@ export class PersistentCalls implements DeadlineTarget {
       requestUUID: request.requestUUID ?? null,
       attempts: 0,
     };
-    try {
-      await store.insert(call);
-    } catch (error) {
-      throw new RpcError('IOT_ERR_UNAVAILABLE', `the call store: ${(error as Error).message}`, { cause: error });
-    }
-    this.#start(call);
-    return call;
+    const stored = await this.#store(() => store.insert(call));
+    return this.#resume(stored);
   }
 
   get(id: string): Promise<StoredCall | undefined> {
-    return this.#options.store.get(id);
+    return this.#store(() => this.#options.store.get(id));
   }
 
   list(deviceId: string, query: CallQuery): Promise<CallPage> {
-    return this.#options.store.listByDevice(deviceId, query);
+    return this.#store(() => this.#options.store.listByDevice(deviceId, query));
   }
 
   /** Withdraws a call that is still under way and marks it DELETED (a finished one is marked too). */
   async delete(call: StoredCall): Promise<StoredCall> {
-    const deleted = await this.#write(call, 'DELETED');
+    // From now on nothing but DELETED is written for it here, whatever its delivery is doing.
+    this.#finished.add(call.id);
+    const deleted = await this.#store(() => this.#write(call, 'DELETED'));
     this.#running.get(call.id)?.abort(new RpcError('IOT_ERR_CALL_DELETED', call.id));
+    if (!this.#delivering.has(call.id)) this.#finished.delete(call.id);
     return deleted;
+  }
+
+  /** An unfinished call nobody here is delivering (a repeated request, one whose insert failed half-way) is started. */
+  #resume(call: StoredCall): StoredCall {
+    if (!isFinal(call) && !this.#delivering.has(call.id)) this.#start(call);
+    return call;
+  }
+
+  /** A store operation; its failure is SPEC.md's 503 (IOT_ERR_UNAVAILABLE). */
+  async #store<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (isRpcError(error)) throw error;
+      throw new RpcError('IOT_ERR_UNAVAILABLE', `the call store: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   /**
@@ -121,6 +139,7 @@ export class PersistentCalls implements DeadlineTarget {
     const unfinished = await this.#options.store.unfinished();
     const handedOver: Promise<void>[] = [];
     for (const call of unfinished) {
+      if (this.#delivering.has(call.id)) continue;
       const queued = call.status === 'QUEUED' ? call : await this.#write(call, 'QUEUED');
       handedOver.push(new Promise((resolve) => this.#start(queued, resolve)));
     }
@@ -133,9 +152,12 @@ export class PersistentCalls implements DeadlineTarget {
   onDeadline(now: number): void {
     this.#sweepKey = -1;
     if (this.#closed) return;
-    void this.#options.store.purgeFinishedBefore(now - this.#options.ttlDays * 86_400_000).then((removed) => {
-      if (removed > 0) this.#options.logger.info({ removed }, 'persistent calls past retention removed');
-    });
+    this.#options.store.purgeFinishedBefore(now - this.#options.ttlDays * 86_400_000).then(
+      (removed) => {
+        if (removed > 0) this.#options.logger.info({ removed }, 'persistent calls past retention removed');
+      },
+      (error: unknown) => this.#options.logger.warn({ err: error }, 'retention sweep failed; it runs again in an hour'),
+    );
     this.#sweepKey = this.#options.scheduler.schedule(now + RETENTION_SWEEP_MS, this);
   }
 
@@ -151,14 +173,29 @@ export class PersistentCalls implements DeadlineTarget {
     if (this.#sweepKey >= 0) this.#options.scheduler.cancel(this.#sweepKey, this);
   }
 
-  #start(call: StoredCall, handedOver: () => void = () => {}): void {
+  /** Delivers the call unless it is already being delivered here; a store outage is retried with backoff. */
+  #start(call: StoredCall, handedOver: () => void = () => {}, backoffMs = STORE_RETRY_FIRST_MS): void {
+    if (this.#delivering.has(call.id)) return handedOver();
+    this.#delivering.add(call.id);
     this.#deliver(call, handedOver)
-      .catch((error: unknown) => {
-        handedOver();
-        // The store failed mid-delivery: the call stays as last written and is resumed by the next recovery.
-        this.#options.logger.error({ err: error, rpcId: call.id }, 'persistent call delivery stopped');
-      })
-      .finally(() => this.#finished.delete(call.id));
+      .then(
+        () => this.#stop(call.id),
+        (error: unknown) => {
+          handedOver();
+          this.#stop(call.id);
+          if (this.#closed) return;
+          // The store failed mid-delivery: the call is left as last written and tried again later.
+          this.#options.logger.warn({ err: error instanceof Error ? error.message : error, rpcId: call.id, retryInMs: backoffMs }, 'persistent call: store unavailable');
+          setTimeout(() => {
+            if (!this.#closed) this.#start(call, () => {}, Math.min(STORE_RETRY_MAX_MS, backoffMs * 2));
+          }, backoffMs).unref();
+        },
+      );
+  }
+
+  #stop(id: string): void {
+    this.#delivering.delete(id);
+    this.#finished.delete(id);
   }
 
   /**
@@ -169,7 +206,7 @@ export class PersistentCalls implements DeadlineTarget {
   #write(call: StoredCall, status: PersistentStatus, changes: Partial<StoredCall> = {}): Promise<StoredCall> {
     const next: StoredCall = { ...call, ...changes, status, updatedTime: Date.now() };
     if (this.#finished.has(call.id) && status !== 'DELETED') return Promise.resolve(next);
-    if (isFinal(next) && this.#running.has(call.id)) this.#finished.add(call.id);
+    if (isFinal(next) && this.#delivering.has(call.id)) this.#finished.add(call.id);
     const previous = this.#writes.get(call.id) ?? Promise.resolve();
     const written = previous.then(() => this.#options.store.update(next));
     const settled = written.catch(() => {});
@@ -193,6 +230,7 @@ export class PersistentCalls implements DeadlineTarget {
         return handedOver();
       }
       call = await this.#write(call, 'QUEUED', { attempts: call.attempts + 1 });
+      if (this.#finished.has(call.id)) return handedOver(); // deleted while we wrote
       const controller = new AbortController();
       this.#running.set(call.id, controller);
       let ackTimedOut = false;
@@ -207,7 +245,9 @@ export class PersistentCalls implements DeadlineTarget {
         if (persistent === undefined || persistent === latest.status) return;
         void this.#write(latest, persistent).catch(() => {}); // a failed write surfaces at the final one
         latest = { ...latest, status: persistent };
-        if (persistent === 'SENT') ackTimer.key = scheduler.schedule(Date.now() + call.request.timeout, ackTimer);
+        // A call re-sent after a lost session gets a fresh ack deadline; one back in line has none.
+        if (ackTimer.key >= 0) scheduler.cancel(ackTimer.key, ackTimer);
+        ackTimer.key = persistent === 'SENT' ? scheduler.schedule(Date.now() + call.request.timeout, ackTimer) : -1;
       };
       try {
         const attempt = this.#options.call(call.deviceId, {

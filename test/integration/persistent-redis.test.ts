@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRpcServer, type RpcServer } from '../../src/index.js';
 import { RawMqttClient } from '../support/raw-mqtt.js';
 import { freePort, startRedis, type RedisProcess } from '../support/redis.js';
-import { USERS, answerRequests, connectDevice, testConfig } from '../support/server.js';
+import { USERS, answerRequests, connectDevice, testConfig, until } from '../support/server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let redis: RedisProcess;
@@ -65,9 +65,51 @@ describe('persistent calls in Redis', () => {
       expect(res.status).toBe(503);
       expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_UNAVAILABLE');
       await expect(server.call('dev-plain', { method: 'plain' })).resolves.toEqual({ plain: true });
+      const lookup = await fetch(`${http}/api/rpc/persistent/00000000-0000-0000-0000-000000000000`, { headers: { 'x-authorization': `Bearer ${token}` } });
+      expect(lookup.status).toBe(503);
       device.end(true);
     } finally {
       await server.close();
+    }
+  });
+
+  it('Redis going away mid-delivery: the call finishes once Redis is back, without a restart', async () => {
+    let own = await startRedis();
+    const server = createRpcServer({ config: testConfig(), httpPort: 0, mqttPort: 0, coapPort: null, logger: false, redis: own.url });
+    const a = await server.listen();
+    const http = `http://127.0.0.1:${a.httpPort}`;
+    try {
+      const token = await login(http);
+      const rpcId = await persistent(http, token, { method: 'outage', expirationTime: Date.now() + 60_000 });
+      await own.stop();
+      const device = await connectDevice(`mqtt://127.0.0.1:${a.mqttPort}`, 'TOKEN_PLAIN');
+      const seen = await answerRequests(device, () => ({ through: 'outage' }));
+      await until(() => seen.length >= 1, 5000);
+      own = await own.restart();
+      await expect.poll(async () => (await status(http, token, rpcId)).status, { timeout: 15_000, interval: 200 }).toBe('SUCCESSFUL');
+      expect((await status(http, token, rpcId)).response).toEqual({ through: 'outage' });
+      device.end(true);
+    } finally {
+      await server.close();
+      await own.stop();
+    }
+  }, 30_000);
+
+  it('the same requestUUID sent twice at once is one call, delivered once', async () => {
+    const n = await node();
+    try {
+      const token = await login(n.http);
+      const body = { method: 'twice', requestUUID: '5f0e6d7c-8b9a-4a1b-9c2d-3e4f5a6b7c8d', expirationTime: Date.now() + 60_000 };
+      const [a, b] = await Promise.all([persistent(n.http, token, body), persistent(n.http, token, body)]);
+      expect(b).toBe(a);
+      const device = await connectDevice(n.mqtt, 'TOKEN_PLAIN');
+      const seen = await answerRequests(device, () => ({ ok: true }));
+      await expect.poll(async () => (await status(n.http, token, a)).status, { timeout: 5000 }).toBe('SUCCESSFUL');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen.filter((s) => s.method === 'twice')).toHaveLength(1);
+      device.end(true);
+    } finally {
+      await n.server.close();
     }
   });
 

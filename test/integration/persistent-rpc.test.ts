@@ -82,6 +82,11 @@ describe('persistent calls', () => {
     expect((await stored(rpcId)).status).toBe('DELETED');
   });
 
+  it('an expirationTime more than 24.8 days ahead is refused with 400', async () => {
+    const res = await t.post('/api/rpc/twoway/dev-plain', { method: 'far', persistent: true, expirationTime: Date.now() + 30 * 86_400_000 }, admin);
+    expect(res.status).toBe(400);
+  });
+
   it('a repeated requestUUID is the same call', async () => {
     const requestUUID = '9a4c1b8e-2f3d-4e5a-8b6c-7d8e9f0a1b2c';
     const first = await submit({ method: 'once', requestUUID, timeout: 10_000 });

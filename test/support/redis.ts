@@ -16,12 +16,14 @@ export interface RedisProcess {
   readonly url: string;
   readonly port: number;
   stop(): Promise<void>;
+  /** Starts it again on the same port with the same data. */
+  restart(): Promise<RedisProcess>;
 }
 
 /** A real redis-server on 127.0.0.1 and a free port, with an append-only file fsynced on every write. */
-export async function startRedis(): Promise<RedisProcess> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'iot-rpc-redis-'));
+export async function startRedis(port?: number, dir?: string): Promise<RedisProcess> {
+  port ??= await freePort();
+  dir ??= mkdtempSync(join(tmpdir(), 'iot-rpc-redis-'));
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
@@ -45,6 +47,7 @@ export async function startRedis(): Promise<RedisProcess> {
       child.kill('SIGTERM');
       await exited;
     },
+    restart: () => startRedis(port, dir),
   };
 }
 

@@ -42,6 +42,9 @@ export function rpcRoute(engine: RpcEngine, legacy: boolean): RouteHandler {
       }
       const timeout = Math.max(MIN_TIMEOUT_MS, body.timeout ?? engine.defaultTimeoutMs);
       if (body.persistent === true) {
+        if (body.expirationTime !== undefined && body.expirationTime - Date.now() > MAX_CALL_TIMEOUT_MS) {
+          throw new RpcError('IOT_ERR_BAD_REQUEST', `expirationTime may be at most ${MAX_CALL_TIMEOUT_MS} ms (about 24.8 days) ahead`);
+        }
         const device = engine.devices.get(deviceId)!;
         const stored = await engine.persistent.submit({
           tenantId: device.tenantId,
