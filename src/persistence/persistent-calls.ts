@@ -220,6 +220,7 @@ export class PersistentCalls implements DeadlineTarget {
   /** Delivery attempts until the call is final; `handedOver` once its first attempt is in the actor system. */
   async #deliver(initial: StoredCall, handedOver: () => void): Promise<void> {
     let call = initial;
+    let queueFullWaitMs = STORE_RETRY_FIRST_MS / 2;
     const { scheduler } = this.#options;
     if (this.#closed) return handedOver();
     while (!this.#closed) {
@@ -229,7 +230,7 @@ export class PersistentCalls implements DeadlineTarget {
         await this.#write(call, 'EXPIRED');
         return handedOver();
       }
-      call = await this.#write(call, 'QUEUED', { attempts: call.attempts + 1 });
+      if (call.status !== 'QUEUED') call = await this.#write(call, 'QUEUED');
       if (this.#finished.has(call.id)) return handedOver(); // deleted while we wrote
       const controller = new AbortController();
       this.#running.set(call.id, controller);
@@ -243,8 +244,11 @@ export class PersistentCalls implements DeadlineTarget {
       const onStatus = (status: CallStatus) => {
         const persistent = STATUS_OF[status];
         if (persistent === undefined || persistent === latest.status) return;
-        void this.#write(latest, persistent).catch(() => {}); // a failed write surfaces at the final one
-        latest = { ...latest, status: persistent };
+        // An attempt counts once the request has gone out (SENT, or DELIVERED straight away for QoS 0).
+        const sentNow = (persistent === 'SENT' || persistent === 'DELIVERED') && latest.status === 'QUEUED';
+        const changes = sentNow ? { attempts: latest.attempts + 1 } : {};
+        void this.#write(latest, persistent, changes).catch(() => {}); // a failed write surfaces at the final one
+        latest = { ...latest, ...changes, status: persistent };
         // A call re-sent after a lost session gets a fresh ack deadline; one back in line has none.
         if (ackTimer.key >= 0) scheduler.cancel(ackTimer.key, ackTimer);
         ackTimer.key = persistent === 'SENT' ? scheduler.schedule(Date.now() + call.request.timeout, ackTimer) : -1;
@@ -270,9 +274,15 @@ export class PersistentCalls implements DeadlineTarget {
         if (stored === undefined || stored.status === 'DELETED') return;
         const code = isRpcError(error) ? error.code : 'IOT_ERR_INTERNAL';
         if (code === 'IOT_ERR_SHUTTING_DOWN') return; // stays unfinished: recovered on the next start
+        if (code === 'IOT_ERR_QUEUE_FULL') {
+          // The device's live queue is full: the call waits in the store and tries again, not an attempt.
+          queueFullWaitMs = Math.min(STORE_RETRY_MAX_MS, queueFullWaitMs * 2);
+          await new Promise((resolve) => setTimeout(resolve, queueFullWaitMs * (0.5 + Math.random())).unref());
+          continue;
+        }
         if (ackTimedOut) {
           call = await this.#write(latest, 'TIMEOUT');
-          if (call.attempts <= call.request.retries) continue; // retried while retries remain
+          if (call.attempts <= call.request.retries) continue; // retried while retries remain (attempts = retries + 1)
           await this.#write(call, 'FAILED', { response: { error: `no acknowledgement after ${call.attempts} attempts` } });
           return;
         }

@@ -153,3 +153,27 @@ describe('persistent calls: delivery attempts (fake clock)', () => {
     raw.end();
   });
 });
+
+describe('persistent calls beyond the live queue', () => {
+  it('more persistent calls than rpc.maxPendingPerDevice wait in the store, then all are delivered', async () => {
+    const small = await startTestServer({ rpc: { defaultTimeoutMs: 10_000, ordering: 'burst', maxPendingPerDevice: 2, clientSideTimeoutMs: 60_000, ttlDays: 7 } });
+    try {
+      const token = await small.login(USERS.tenant);
+      const ids: string[] = [];
+      for (const n of [1, 2, 3, 4, 5]) {
+        const res = await small.post('/api/rpc/twoway/dev-plain', { method: `m${n}`, persistent: true, expirationTime: Date.now() + 30_000 }, token);
+        ids.push(((await res.json()) as { rpcId: string }).rpcId);
+      }
+      const statusOf = async (id: string) => ((await (await fetch(`${small.httpUrl}/api/rpc/persistent/${id}`, { headers: { 'x-authorization': `Bearer ${token}` } })).json()) as Stored).status;
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await Promise.all(ids.map(statusOf))).toEqual(['QUEUED', 'QUEUED', 'QUEUED', 'QUEUED', 'QUEUED']);
+      const device = await connectDevice(small.mqttUrl, 'TOKEN_PLAIN');
+      const seen = await answerRequests(device, (method) => ({ done: method }));
+      await expect.poll(async () => (await Promise.all(ids.map(statusOf))).every((s) => s === 'SUCCESSFUL'), { timeout: 15_000, interval: 200 }).toBe(true);
+      expect(seen.map((s) => s.method).sort()).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+      device.end(true);
+    } finally {
+      await small.close();
+    }
+  }, 30_000);
+});
