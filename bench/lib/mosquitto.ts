@@ -1,22 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, waitForPort } from './ports.js';
 
 const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/local/bin/mosquitto'];
 
 /** The mosquitto binary, or undefined when it is not installed (Debian: apt-get install mosquitto). */
 export function findMosquitto(): string | undefined {
   return CANDIDATES.find((path) => existsSync(path));
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export interface Mosquitto {
@@ -40,20 +32,7 @@ export async function startMosquitto(binary: string): Promise<Mosquitto> {
   );
   const child: ChildProcess = spawn('bash', ['-c', `ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" -c "$1"`, binary, config], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`mosquitto did not listen on ${port} (config ${config})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForPort(port, `mosquitto (config ${config})`, () => child.exitCode !== null);
   return {
     port,
     pid: child.pid!,

@@ -1,55 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, waitForPort } from '../../bench/lib/ports.js';
+import { startRedisServer, type RedisServer } from '../../bench/lib/redis.js';
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-export interface RedisProcess {
-  readonly url: string;
-  readonly port: number;
-  stop(): Promise<void>;
-  /** Starts it again on the same port with the same data. */
-  restart(): Promise<RedisProcess>;
-}
-
-/** A real redis-server on 127.0.0.1 and a free port, with an append-only file fsynced on every write. */
-export async function startRedis(port?: number, dir?: string): Promise<RedisProcess> {
-  port ??= await freePort();
-  dir ??= mkdtempSync(join(tmpdir(), 'iot-rpc-redis-'));
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`redis-server did not start on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-    restart: () => startRedis(port, dir),
-  };
-}
+// The tests start Redis the way the benchmark runner does (bench/lib): one implementation.
+export { freePort };
+export type RedisProcess = RedisServer;
+export const startRedis = (): Promise<RedisServer> => startRedisServer();
 
 export interface RedisClusterProcess {
   /** Seed URLs, comma-separated, as `--redis` takes them. */
@@ -66,13 +25,7 @@ export async function startRedisCluster(): Promise<RedisClusterProcess> {
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
     nodes.push({ port, child, exited: new Promise<void>((resolve) => child.once('exit', () => resolve())) });
   }
-  for (const { port } of nodes) {
-    const deadline = Date.now() + 10_000;
-    while (!(await new Promise<boolean>((resolve) => connect(port, '127.0.0.1').once('connect', function (this: import('node:net').Socket) { this.destroy(); resolve(true); }).once('error', () => resolve(false))))) {
-      if (Date.now() > deadline) throw new Error(`redis cluster node ${port} did not start`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  for (const { port, child } of nodes) await waitForPort(port, 'redis cluster node', () => child.exitCode !== null);
   const create = spawn('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
   const code = await new Promise<number | null>((resolve) => create.once('exit', resolve));
   if (code !== 0) throw new Error(`redis-cli --cluster create exited with ${code}`);
