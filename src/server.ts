@@ -101,6 +101,9 @@ export class RpcServer {
     const host = this.#options.host ?? '127.0.0.1';
     const httpPort = this.#options.httpPort === undefined ? 8080 : this.#options.httpPort;
     const mqttPort = this.#options.mqttPort === undefined ? 1883 : this.#options.mqttPort;
+    // Unfinished persistent calls are back in their devices' queues before anyone can reach this server.
+    const recovered = await this.#engine.persistent.recover();
+    if (recovered > 0) this.#engine.logger.info({ recovered }, 'unfinished persistent calls resumed');
     let boundHttp: number | null = null;
     if (httpPort !== null) {
       const server = createServer({ keepAliveTimeout: 65_000 }, this.#http);
@@ -130,8 +133,6 @@ export class RpcServer {
     const boundMqtt = mqttPort === null ? null : await this.#mqtt.listen(mqttPort, host);
     const coapPort = this.#options.coapPort === undefined ? 5683 : this.#options.coapPort;
     const boundCoap = coapPort === null ? null : await this.#coap.listen(coapPort, host);
-    const recovered = await this.#engine.persistent.recover();
-    if (recovered > 0) this.#engine.logger.info({ recovered }, 'unfinished persistent calls resumed');
     this.#addresses = { host, httpPort: boundHttp, mqttPort: boundMqtt, coapPort: boundCoap };
     this.#engine.logger.info(this.#addresses, 'iot-rpc listening');
     return this.#addresses;

@@ -18,8 +18,8 @@ export interface LoadSettings {
 
 export type SystemName = 'iot-rpc' | 'limit' | 'aedes' | 'mosquitto';
 
-async function withFleet<T>(system: BenchProcess, port: number, devices: number, layout: 'thingsboard' | 'per-device', run: () => Promise<T>): Promise<T> {
-  const fleet = await startProcess('device-fleet', ['--server', `127.0.0.1:${port}`, '--devices', String(devices), '--layout', layout]);
+async function withFleet<T>(system: BenchProcess, port: number, devices: number, layout: 'thingsboard' | 'per-device', run: () => Promise<T>, transport: DeviceTransport = 'mqtt'): Promise<T> {
+  const fleet = await startProcess('device-fleet', ['--server', `127.0.0.1:${port}`, '--devices', String(devices), '--layout', layout, '--transport', transport]);
   try {
     return await run();
   } finally {
@@ -40,14 +40,7 @@ const loadCommand = (s: LoadSettings) => ({
 /** iot-rpc with its devices on MQTT (default), CoAP (observe, CON) or HTTP (long-poll). */
 export async function measureIotRpc(s: LoadSettings, transport: DeviceTransport = 'mqtt'): Promise<LoadResult> {
   const server = await startProcess('iot-rpc-server', ['--devices', String(s.devices), '--transport', transport]);
-  const port = server.ready[`${transport}Port`] as number;
-  const fleet = await startProcess('device-fleet', ['--server', `127.0.0.1:${port}`, '--devices', String(s.devices), '--transport', transport]);
-  try {
-    return await server.request<LoadResult>(loadCommand(s));
-  } finally {
-    await fleet.stop();
-    await server.stop();
-  }
+  return withFleet(server, server.ready[`${transport}Port`] as number, s.devices, 'thingsboard', () => server.request<LoadResult>(loadCommand(s)), transport);
 }
 
 export async function measureLimit(s: LoadSettings): Promise<LoadResult> {

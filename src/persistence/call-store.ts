@@ -67,6 +67,9 @@ export interface CallStore {
 export class MemoryCallStore implements CallStore {
   readonly #calls = new Map<string, StoredCall>();
   readonly #byUUID = new Map<string, string>();
+  /** Ids by device, and the ids not yet final: listing and recovery read only these. */
+  readonly #byDevice = new Map<string, Set<string>>();
+  readonly #unfinished = new Set<string>();
 
   async insert(call: StoredCall): Promise<StoredCall> {
     if (call.requestUUID !== null) {
@@ -76,11 +79,18 @@ export class MemoryCallStore implements CallStore {
       this.#byUUID.set(key, call.id);
     }
     this.#calls.set(call.id, call);
+    let ids = this.#byDevice.get(call.deviceId);
+    if (ids === undefined) this.#byDevice.set(call.deviceId, (ids = new Set()));
+    ids.add(call.id);
+    if (!isFinal(call)) this.#unfinished.add(call.id);
     return call;
   }
 
   async update(call: StoredCall): Promise<void> {
-    if (this.#calls.has(call.id)) this.#calls.set(call.id, call);
+    if (!this.#calls.has(call.id)) return;
+    this.#calls.set(call.id, call);
+    if (isFinal(call)) this.#unfinished.delete(call.id);
+    else this.#unfinished.add(call.id);
   }
 
   async get(id: string): Promise<StoredCall | undefined> {
@@ -94,8 +104,9 @@ export class MemoryCallStore implements CallStore {
 
   async listByDevice(deviceId: string, query: CallQuery): Promise<CallPage> {
     const direction = query.sortOrder === 'ASC' ? 1 : -1;
-    const all = [...this.#calls.values()]
-      .filter((c) => c.deviceId === deviceId && (query.status === undefined || c.status === query.status))
+    const all = [...(this.#byDevice.get(deviceId) ?? [])]
+      .map((id) => this.#calls.get(id)!)
+      .filter((c) => query.status === undefined || c.status === query.status)
       .sort((a, b) => direction * (a[query.sortProperty] - b[query.sortProperty]) || direction * a.id.localeCompare(b.id));
     const totalPages = Math.ceil(all.length / query.pageSize);
     return {
@@ -107,7 +118,7 @@ export class MemoryCallStore implements CallStore {
   }
 
   async unfinished(): Promise<StoredCall[]> {
-    return [...this.#calls.values()].filter((c) => !isFinal(c)).sort((a, b) => a.createdTime - b.createdTime);
+    return [...this.#unfinished].map((id) => this.#calls.get(id)!).sort((a, b) => a.createdTime - b.createdTime);
   }
 
   async purgeFinishedBefore(before: number): Promise<number> {
@@ -115,6 +126,8 @@ export class MemoryCallStore implements CallStore {
     for (const call of [...this.#calls.values()]) {
       if (isFinal(call) && call.updatedTime < before) {
         this.#calls.delete(call.id);
+        this.#byDevice.get(call.deviceId)?.delete(call.id);
+        if (this.#byDevice.get(call.deviceId)?.size === 0) this.#byDevice.delete(call.deviceId);
         if (call.requestUUID !== null) this.#byUUID.delete(`${call.deviceId}\u0000${call.requestUUID}`);
         removed++;
       }

@@ -42,6 +42,8 @@ export class DeviceRegistry {
   readonly #byId = new Map<string, Device>();
   readonly #byToken = new Map<string, Device>();
   readonly #byTenantName = new Map<string, Device>();
+  /** Devices each gateway created, kept as devices come and go (the cap is checked on every new sub-device). */
+  readonly #createdBy = new Map<string, number>();
 
   get size(): number {
     return this.#byId.size;
@@ -68,6 +70,7 @@ export class DeviceRegistry {
     this.#byId.set(id, device);
     this.#byToken.set(accessToken, device);
     this.#byTenantName.set(nameKey, device);
+    if (device.gatewayId !== null) this.#createdBy.set(device.gatewayId, (this.#createdBy.get(device.gatewayId) ?? 0) + 1);
     return device;
   }
 
@@ -89,14 +92,13 @@ export class DeviceRegistry {
     this.#byId.delete(id);
     this.#byToken.delete(device.accessToken);
     this.#byTenantName.delete(`${device.tenantId}\u0000${device.name}`);
+    if (device.gatewayId !== null) this.#createdBy.set(device.gatewayId, (this.#createdBy.get(device.gatewayId) ?? 1) - 1);
     return device;
   }
 
   /** How many devices a gateway has created. */
   countCreatedBy(gatewayId: string): number {
-    let count = 0;
-    for (const device of this.#byId.values()) if (device.gatewayId === gatewayId) count++;
-    return count;
+    return this.#createdBy.get(gatewayId) ?? 0;
   }
 
   /** A tenant's devices by name, optionally only one customer's, a page at a time (ThingsBoard's PageData). */

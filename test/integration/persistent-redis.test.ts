@@ -13,8 +13,8 @@ beforeAll(async () => {
 });
 afterAll(() => redis.stop());
 
-async function node(): Promise<{ server: RpcServer; http: string; mqtt: string; mqttPort: number }> {
-  const server = createRpcServer({ config: testConfig(), httpPort: 0, mqttPort: 0, coapPort: null, logger: false, redis: redis.url });
+async function node(redisUrl = redis.url): Promise<{ server: RpcServer; http: string; mqtt: string; mqttPort: number }> {
+  const server = createRpcServer({ config: testConfig(), httpPort: 0, mqttPort: 0, coapPort: null, logger: false, redis: redisUrl });
   const a = await server.listen();
   return { server, http: `http://127.0.0.1:${a.httpPort}`, mqtt: `mqtt://127.0.0.1:${a.mqttPort}`, mqttPort: a.mqttPort! };
 }
@@ -53,12 +53,10 @@ describe('persistent calls in Redis', () => {
 
   it('with Redis unreachable, a persistent call is refused with 503 and a clear code; plain calls go on', async () => {
     const own = await startRedis();
-    const server = createRpcServer({ config: testConfig(), httpPort: 0, mqttPort: 0, coapPort: null, logger: false, redis: own.url });
-    const a = await server.listen();
-    const http = `http://127.0.0.1:${a.httpPort}`;
+    const { server, http, mqtt } = await node(own.url);
     try {
       const token = await login(http);
-      const device = await connectDevice(`mqtt://127.0.0.1:${a.mqttPort}`, 'TOKEN_PLAIN');
+      const device = await connectDevice(mqtt, 'TOKEN_PLAIN');
       await answerRequests(device, () => ({ plain: true }));
       await own.stop();
       const res = await fetch(`${http}/api/rpc/twoway/dev-plain`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-authorization': `Bearer ${token}` }, body: JSON.stringify({ method: 'x', persistent: true }) });
@@ -75,14 +73,12 @@ describe('persistent calls in Redis', () => {
 
   it('Redis going away mid-delivery: the call finishes once Redis is back, without a restart', async () => {
     let own = await startRedis();
-    const server = createRpcServer({ config: testConfig(), httpPort: 0, mqttPort: 0, coapPort: null, logger: false, redis: own.url });
-    const a = await server.listen();
-    const http = `http://127.0.0.1:${a.httpPort}`;
+    const { server, http, mqtt } = await node(own.url);
     try {
       const token = await login(http);
       const rpcId = await persistent(http, token, { method: 'outage', expirationTime: Date.now() + 60_000 });
       await own.stop();
-      const device = await connectDevice(`mqtt://127.0.0.1:${a.mqttPort}`, 'TOKEN_PLAIN');
+      const device = await connectDevice(mqtt, 'TOKEN_PLAIN');
       const seen = await answerRequests(device, () => ({ through: 'outage' }));
       await until(() => seen.length >= 1, 5000);
       own = await own.restart();

@@ -63,7 +63,8 @@ function onSocketError(this: Socket): void {
   this.destroy();
 }
 
-function onSocketClose(this: Socket & Carrier): void {
+/** The TCP socket or WebSocket under a connection closed. */
+function onWireClose(this: (Socket | WebSocket) & Carrier): void {
   const connection = this[CONNECTION]!;
   this[SERVER]!.forget(connection);
   connection.onClose();
@@ -79,12 +80,6 @@ function onWebSocketMessage(this: WebSocket & Carrier, data: Buffer, isBinary: b
 
 function onWebSocketError(this: WebSocket): void {
   this.terminate();
-}
-
-function onWebSocketClose(this: WebSocket & Carrier): void {
-  const connection = this[CONNECTION]!;
-  this[SERVER]!.forget(connection);
-  connection.onClose();
 }
 
 /** MQTT over TCP, and over WebSockets handed in by the HTTP server at `/mqtt`. */
@@ -137,7 +132,7 @@ export class MqttServer {
     socket[SERVER] = this;
     socket.on('data', onSocketData);
     socket.on('error', onSocketError);
-    socket.on('close', onSocketClose);
+    socket.on('close', onWireClose);
   }
 
   /** An upgraded WebSocket on `/mqtt` (subprotocol `mqtt`): one MQTT packet stream per socket. */
@@ -148,6 +143,6 @@ export class MqttServer {
     ws[SERVER] = this;
     ws.on('message', onWebSocketMessage);
     ws.on('error', onWebSocketError);
-    ws.on('close', onWebSocketClose);
+    ws.on('close', onWireClose);
   }
 }
