@@ -89,6 +89,13 @@ const coapSchema = z
   })
   .strict();
 
+/** With Redis: how long a node's claim on a device's session lasts unless renewed (every third of it). */
+const clusterSchema = z
+  .object({
+    leaseMs: z.number().int().min(1000).max(600_000).default(15_000),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     jwt: jwtSchema,
@@ -99,6 +106,7 @@ export const configSchema = z
     rpc: rpcSchema.default(rpcSchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
     coap: coapSchema.default(coapSchema.parse({})),
+    cluster: clusterSchema.default(clusterSchema.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -8,6 +8,8 @@ import { DeviceRegistry, UserDirectory, type Device } from './registry/index.js'
 import { DeadlineScheduler } from './scheduling/index.js';
 import { MemoryCallStore, PersistentCalls, type CallStore } from './persistence/index.js';
 import type { TransportContext } from './transports/transport-context.js';
+import { ClusterNode, type ClusterOptions } from './cluster/cluster-node.js';
+import type { CallRequest } from './actors/index.js';
 
 /** The longest a call may wait: setTimeout's limit, about 24.8 days. */
 export const MAX_CALL_TIMEOUT_MS = 2 ** 31 - 1;
@@ -61,11 +63,14 @@ export class RpcEngine implements TransportContext {
   readonly maxDevicesPerGateway: number;
   readonly coapTransmission: ServerConfig['coap'];
   readonly defaultTimeoutMs: number;
+  /** With Redis: this node's place in the cluster (directory, inboxes, routing). */
+  readonly cluster: ClusterNode | undefined;
 
   constructor(
     readonly config: ServerConfig,
     readonly logger: Logger,
     callStore: CallStore = new MemoryCallStore(),
+    cluster?: ClusterOptions,
   ) {
     this.actors = new ActorSystem({
       scheduler: this.scheduler,
@@ -75,12 +80,23 @@ export class RpcEngine implements TransportContext {
     });
     this.clientRpc = new HandlerRegistry(this.scheduler, config.rpc.clientSideTimeoutMs);
     this.tokens = new TokenService(config.jwt);
+    const node = cluster === undefined ? undefined : new ClusterNode({ ...cluster, actors: this.actors, scheduler: this.scheduler, logger, persistent: () => this.persistent });
+    this.cluster = node;
     this.persistent = new PersistentCalls({
       store: callStore,
       scheduler: this.scheduler,
       logger,
       ttlDays: config.rpc.ttlDays,
-      call: (deviceId, options) => this.call(deviceId, options),
+      call: (deviceId, options) => this.#call(deviceId, options, this.actors),
+      isLocal: (deviceId) => this.hasSession(deviceId),
+      wakeOwner: node && ((deviceId) => node.wakeOwner(deviceId)),
+      withdrawElsewhere: node && ((call) => node.withdrawElsewhere(call)),
+      ownedElsewhere: node && ((deviceIds) => node.ownedElsewhere(deviceIds)),
+    });
+    // Persistent calls follow their device: delivered by the node that holds its session.
+    this.actors.on('session', ({ deviceId, state }) => {
+      if (state === 'connected') void this.persistent.resumeDevice(deviceId);
+      else if (state === 'disconnected') queueMicrotask(() => this.hasSession(deviceId) || this.persistent.handOff(deviceId));
     });
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
@@ -94,8 +110,24 @@ export class RpcEngine implements TransportContext {
     for (const device of config.devices) this.devices.add(device);
   }
 
-  /** A server-side call to a device: the reply for two-way calls, undefined for one-way ones. */
+  /** Joins the cluster (with Redis) and accounts for unfinished persistent calls; before any listener opens. */
+  async start(): Promise<number> {
+    await this.cluster?.start();
+    return this.persistent.recover();
+  }
+
+  /** Whether the device has a session on this node. */
+  hasSession(deviceId: string): boolean {
+    const state = this.actors.deviceState(deviceId);
+    return state === 'connected' || state === 'subscribed';
+  }
+
+  /** A server-side call to a device, wherever its session is: the reply for two-way calls, undefined for one-way ones. */
   call(deviceId: string, options: CallOptions): Promise<unknown> {
+    return this.#call(deviceId, options, this.cluster?.router ?? this.actors);
+  }
+
+  #call(deviceId: string, options: CallOptions, route: { call(deviceId: string, request: CallRequest): Promise<unknown> }): Promise<unknown> {
     const { method } = options;
     if (typeof method !== 'string' || method.length === 0 || method.length > 255) {
       return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', 'method must be a string of 1 to 255 characters'));
@@ -107,7 +139,7 @@ export class RpcEngine implements TransportContext {
     if (deadline - now > MAX_CALL_TIMEOUT_MS) {
       return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', `a call may wait at most ${MAX_CALL_TIMEOUT_MS} ms (about 24.8 days)`));
     }
-    return this.actors.call(deviceId, {
+    return route.call(deviceId, {
       method,
       params: options.params === undefined ? {} : options.params,
       oneway: options.oneway === true,
@@ -125,9 +157,12 @@ export class RpcEngine implements TransportContext {
     return device;
   }
 
-  close(): void {
+  /** Every pending caller is answered, every session closed; the cluster is left. */
+  async close(): Promise<void> {
     this.persistent.close();
+    const leaving = this.cluster?.close();
     this.actors.close();
+    await leaving;
     this.scheduler.close();
   }
 }

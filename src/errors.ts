@@ -47,6 +47,9 @@ export const ERRORS = {
   IOT_ERR_CALL_DELETED: define(410, 410, '4.04', 32, false, (d) => `The call was withdrawn: ${d}`),
   IOT_ERR_SHUTTING_DOWN: define(503, 503, '5.03', 2, true, () => 'The server is shutting down'),
   IOT_ERR_UNAVAILABLE: define(503, 503, '5.03', 2, true, (d) => `Service unavailable: ${d}`),
+  IOT_ERR_CLUSTER_UNAVAILABLE: define(503, 503, '5.03', 2, true, (d) => `The cluster cannot be reached (Redis is unavailable), and device ${d} has no session on this node`),
+  IOT_ERR_NODE_GONE: define(503, 503, '5.03', 2, true, (d) => `The node holding the device's session stopped answering: ${d}`),
+  IOT_ERR_NODE_NO_ANSWER: define(504, 408, '5.04', 2, true, (d) => `No answer before the deadline from the node holding the device's session: ${d}`),
   IOT_ERR_INTERNAL: define(500, 500, '5.00', 2, true, (d) => `Internal error: ${d}`),
 } as const satisfies Record<string, ErrorDefinition>;
 
@@ -76,6 +79,13 @@ export class RpcError extends Error {
     this.legacyStatus = definition.legacyStatus;
     this.errorCode = definition.errorCode;
     this.retryable = definition.retryable;
+  }
+
+  /** An error that crossed Redis as data, rebuilt with its code and its original message. */
+  static fromData(data: { code: string; message: string }): RpcError {
+    const error = new RpcError(Object.hasOwn(ERRORS, data.code) ? (data.code as ErrorCode) : 'IOT_ERR_INTERNAL');
+    error.message = data.message;
+    return error;
   }
 
   toBody(legacy = false): ErrorBody {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
@@ -9,6 +10,7 @@ import { parseConfig, type ServerConfig, type ServerConfigInput } from './config
 import { RpcEngine, type CallOptions } from './engine.js';
 import type { Device, NewDevice, Page } from './registry/index.js';
 import { RedisCallStore } from './persistence/index.js';
+import { connectRedis, type RedisClient } from './cluster/redis-connection.js';
 import { CoapServer } from './transports/coap/index.js';
 import { MqttServer } from './transports/mqtt/index.js';
 
@@ -30,6 +32,11 @@ export interface RpcServerOptions {
    * separated by commas for a Redis Cluster. Without it, persistent calls are kept in memory.
    */
   redis?: string;
+  /**
+   * This node's name in a cluster (with `redis`): unique among the running nodes, and the same
+   * across restarts of one node. Default: a random one.
+   */
+  nodeId?: string;
 }
 
 export interface ListeningAddresses {
@@ -61,6 +68,7 @@ export class RpcServer {
   readonly #coap: CoapServer;
   readonly #http: HttpHandler;
   readonly #webSockets: WebSocketServer;
+  readonly #redis: RedisClient | undefined;
   #httpServer: Server | undefined;
   #addresses: ListeningAddresses | undefined;
   #closing: Promise<void> | undefined;
@@ -68,8 +76,9 @@ export class RpcServer {
   readonly devices: DeviceDirectory;
 
   /** @internal use createRpcServer() */
-  constructor(engine: RpcEngine, options: RpcServerOptions) {
+  constructor(engine: RpcEngine, options: RpcServerOptions, redis?: RedisClient) {
     this.#engine = engine;
+    this.#redis = redis;
     this.#options = options;
     this.#mqtt = new MqttServer(engine);
     this.#coap = new CoapServer(engine);
@@ -101,9 +110,9 @@ export class RpcServer {
     const host = this.#options.host ?? '127.0.0.1';
     const httpPort = this.#options.httpPort === undefined ? 8080 : this.#options.httpPort;
     const mqttPort = this.#options.mqttPort === undefined ? 1883 : this.#options.mqttPort;
-    // Unfinished persistent calls are back in their devices' queues before anyone can reach this server.
-    const recovered = await this.#engine.persistent.recover();
-    if (recovered > 0) this.#engine.logger.info({ recovered }, 'unfinished persistent calls resumed');
+    // Joined to the cluster, and unfinished persistent calls accounted for, before anyone can reach this server.
+    const recovered = await this.#engine.start();
+    if (recovered > 0) this.#engine.logger.info({ recovered }, 'unfinished persistent calls wait for their devices');
     let boundHttp: number | null = null;
     if (httpPort !== null) {
       const server = createServer({ keepAliveTimeout: 65_000 }, this.#http);
@@ -145,12 +154,14 @@ export class RpcServer {
       const httpClosed = httpServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => httpServer.close(() => resolve()));
       const mqttClosed = this.#mqtt.close();
       const coapClosed = this.#coap.close();
-      this.#engine.close();
+      const engineClosed = this.#engine.close();
       for (const client of this.#webSockets.clients) client.close(1001);
       httpServer?.closeIdleConnections();
       await mqttClosed;
       await coapClosed;
+      await engineClosed;
       await this.#engine.persistent.closeStore();
+      await this.#redis?.quit().catch(() => this.#redis?.disconnect());
       await Promise.race([httpClosed, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       httpServer?.closeAllConnections();
       this.#engine.logger.info('iot-rpc closed');
@@ -205,8 +216,9 @@ export function defaultLogger(level = process.env.IOT_RPC_LOG_LEVEL ?? 'warn'): 
 export function createRpcServer(options: RpcServerOptions): RpcServer {
   const config: ServerConfig = parseConfig(options.config);
   const logger = options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? defaultLogger());
-  const store =
-    options.redis === undefined || options.redis === '' ? undefined : RedisCallStore.connect(options.redis, (error) => logger.warn({ err: error.message }, 'redis unavailable'));
-  const engine = new RpcEngine(config, logger, store);
-  return new RpcServer(engine, options);
+  if (options.redis === undefined || options.redis === '') return new RpcServer(new RpcEngine(config, logger), options);
+  const redis = connectRedis(options.redis, (error) => logger.warn({ err: error.message }, 'redis unavailable'));
+  const nodeId = options.nodeId ?? `node-${randomBytes(4).toString('hex')}`;
+  const engine = new RpcEngine(config, logger, new RedisCallStore(redis), { redis, nodeId, leaseMs: config.cluster.leaseMs });
+  return new RpcServer(engine, options, redis);
 }

@@ -246,6 +246,20 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     this.#closeEntry(entry, 'IOT_ERR_DEVICE_REMOVED', 'removed');
   }
 
+  /** The device's session here is closed (its session moved to another node); its pending calls stay, as for any lost session. */
+  closeSession(deviceId: string, reason: CloseReason): void {
+    const entry = this.#devices.get(deviceId);
+    const link = entry?.link;
+    if (entry === undefined || link === null || link === undefined) return;
+    this.detach(deviceId, link);
+    link.close(reason);
+  }
+
+  /** The devices that have a session here. */
+  *sessionDevices(): IterableIterator<string> {
+    for (const entry of this.#devices.values()) if (entry.link !== null) yield entry.deviceId;
+  }
+
   /** Every pending caller is answered and every session closed. */
   close(): void {
     this.#closed = true;

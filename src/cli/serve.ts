@@ -6,7 +6,8 @@ import { UsageError, port } from './arguments.js';
 
 export const SERVE_USAGE = `Usage: iot-rpc serve [options]
 
-Runs the standalone server (in memory, single node).
+Runs the standalone server: in memory on one node by default; with --redis, one node of a
+cluster (every node started with the same Redis takes any call and routes it to the device).
 
 Options (each also an environment variable):
   --config FILE      configuration JSON (IOT_RPC_CONFIG)
@@ -15,10 +16,19 @@ Options (each also an environment variable):
   --mqtt-port PORT   MQTT over TCP, default 1883 (IOT_RPC_MQTT_PORT)
   --coap-port PORT   CoAP over UDP, default 5683 (IOT_RPC_COAP_PORT)
   --log-level LEVEL  trace|debug|info|warn|error, default info (IOT_RPC_LOG_LEVEL)
-  --redis URL        keep persistent calls in Redis (redis://host:port; comma-separated seeds
-                     for a Redis Cluster), so they survive restarts (IOT_RPC_REDIS_URL)
+  --redis URL        devices, users and persistent calls in Redis, and the cluster's directory
+                     and inboxes (redis://host:port; comma-separated seeds for a Redis Cluster)
+                     (IOT_RPC_REDIS_URL)
+  --node-id ID       this node's name in the cluster: unique among running nodes, the same
+                     across its restarts; default random (IOT_RPC_NODE_ID)
   -h, --help         this text
   -v, --version      the version`;
+
+function nodeId(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(value)) throw new UsageError(`--node-id must be 1 to 64 letters, digits, '.', '_' or '-', got "${value}"`);
+  return value;
+}
 
 export async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -31,6 +41,7 @@ export async function serve(argv: string[]): Promise<void> {
       'coap-port': { type: 'string' },
       'log-level': { type: 'string' },
       redis: { type: 'string' },
+      'node-id': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -58,6 +69,7 @@ export async function serve(argv: string[]): Promise<void> {
     mqttPort: port('--mqtt-port', values['mqtt-port'] ?? env.IOT_RPC_MQTT_PORT, 1883),
     coapPort,
     redis: values.redis ?? env.IOT_RPC_REDIS_URL,
+    nodeId: nodeId(values['node-id'] ?? env.IOT_RPC_NODE_ID),
   });
   const addresses = await server.listen();
   console.log(`iot-rpc listening: http://${addresses.host}:${addresses.httpPort} (REST, HTTP devices, ws /mqtt), mqtt://${addresses.host}:${addresses.mqttPort}, coap://${addresses.host}:${addresses.coapPort}`);

@@ -51,13 +51,20 @@ export interface CallPage {
 export interface CallStore {
   /** Stores a new call; if its requestUUID is taken for the device, stores nothing and returns the earlier call. */
   insert(call: StoredCall): Promise<StoredCall>;
-  /** Replaces the stored call (same id); every status change is written here before it is acted on. */
-  update(call: StoredCall): Promise<void>;
+  /**
+   * Replaces the stored call (same id); every status change is written here before it is acted on.
+   * A call in a final status keeps it (only DELETED may follow): false when refused, or when the call is gone.
+   */
+  update(call: StoredCall): Promise<boolean>;
   get(id: string): Promise<StoredCall | undefined>;
   byRequestUUID(deviceId: string, requestUUID: string): Promise<StoredCall | undefined>;
   listByDevice(deviceId: string, query: CallQuery): Promise<CallPage>;
   /** Every call not in a final status, oldest first, for recovery. */
   unfinished(): Promise<StoredCall[]>;
+  /** One device's calls not in a final status, oldest first: what its next session resumes. */
+  unfinishedByDevice(deviceId: string): Promise<StoredCall[]>;
+  /** Up to `limit` calls not in a final status whose expirationTime is at or before `now`. */
+  unfinishedDue(now: number, limit: number): Promise<StoredCall[]>;
   /** Removes calls in a final status updated before `before` (epoch ms); returns how many. */
   purgeFinishedBefore(before: number): Promise<number>;
   /** Lets go of connections, if any. */
@@ -86,11 +93,13 @@ export class MemoryCallStore implements CallStore {
     return call;
   }
 
-  async update(call: StoredCall): Promise<void> {
-    if (!this.#calls.has(call.id)) return;
+  async update(call: StoredCall): Promise<boolean> {
+    const current = this.#calls.get(call.id);
+    if (current === undefined || !mayReplace(current, call)) return false;
     this.#calls.set(call.id, call);
     if (isFinal(call)) this.#unfinished.delete(call.id);
     else this.#unfinished.add(call.id);
+    return true;
   }
 
   async get(id: string): Promise<StoredCall | undefined> {
@@ -121,6 +130,23 @@ export class MemoryCallStore implements CallStore {
     return [...this.#unfinished].map((id) => this.#calls.get(id)!).sort((a, b) => a.createdTime - b.createdTime);
   }
 
+  async unfinishedByDevice(deviceId: string): Promise<StoredCall[]> {
+    return [...(this.#byDevice.get(deviceId) ?? [])]
+      .filter((id) => this.#unfinished.has(id))
+      .map((id) => this.#calls.get(id)!)
+      .sort((a, b) => a.createdTime - b.createdTime);
+  }
+
+  async unfinishedDue(now: number, limit: number): Promise<StoredCall[]> {
+    const due: StoredCall[] = [];
+    for (const id of this.#unfinished) {
+      const call = this.#calls.get(id)!;
+      if (call.expirationTime <= now) due.push(call);
+      if (due.length >= limit) break;
+    }
+    return due;
+  }
+
   async purgeFinishedBefore(before: number): Promise<number> {
     let removed = 0;
     for (const call of [...this.#calls.values()]) {
@@ -134,6 +160,12 @@ export class MemoryCallStore implements CallStore {
     }
     return removed;
   }
+}
+
+/** A final status is kept: only DELETED may replace it, and nothing replaces DELETED. */
+export function mayReplace(current: StoredCall, next: StoredCall): boolean {
+  if (current.status === 'DELETED') return false;
+  return !isFinal(current) || next.status === 'DELETED';
 }
 
 /** Final for this call: the final statuses, and DELIVERED for a one-way call. */

@@ -26,16 +26,30 @@ export interface PersistentCallsOptions {
   readonly logger: Logger;
   /** Finished calls are removed after this many days (rpc.ttlDays). */
   readonly ttlDays: number;
-  /** The engine's call(): one delivery attempt. */
+  /** One delivery attempt, to the device's session on this node. */
   readonly call: (deviceId: string, options: CallOptions) => Promise<unknown>;
+  /** Whether the device has a session on this node: only the node holding it delivers its calls. */
+  readonly isLocal: (deviceId: string) => boolean;
+  /** A call was stored for a device with no session here: the node holding its session (if any) is told to resume it. */
+  readonly wakeOwner?: (deviceId: string) => Promise<void>;
+  /** A call was deleted: the node delivering it (if another) is told to withdraw it. */
+  readonly withdrawElsewhere?: (call: StoredCall) => Promise<void>;
+  /** Of these devices, those whose session is held by another live node (recovery leaves their calls alone). */
+  readonly ownedElsewhere?: (deviceIds: string[]) => Promise<Set<string>>;
 }
 
+/** The abort reason of a delivery whose device left this node: the call stays as stored, for the next session to resume. */
+const HANDED_OFF = Symbol('handed off');
+const EXPIRY_SWEEP_MS = 1000;
+const EXPIRY_BATCH = 1000;
+
 const RETENTION_SWEEP_MS = 3600_000;
+const RECOVERY_BATCH = 1000;
 const STORE_RETRY_FIRST_MS = 500;
 const STORE_RETRY_MAX_MS = 30_000;
 
-/** Fires when a sent attempt has waited `timeout` for its acknowledgement. */
-class AckTimer implements DeadlineTarget {
+/** Fires once at its deadline: an attempt's acknowledgement wait, the expiry sweep. */
+class Timer implements DeadlineTarget {
   key = -1;
   constructor(readonly fire: () => void) {}
   onDeadline(): void {
@@ -47,12 +61,21 @@ class AckTimer implements DeadlineTarget {
 /**
  * Persistent calls (SPEC.md): stored with a status, delivered when the device
  * is there, retried, queried and withdrawn. Every status is written to the
- * store as the call reaches it; a call still unfinished when the server stops
- * stays so, and `recover()` resumes it (re-queued) on the next start.
+ * store as the call reaches it.
+ *
+ * A call is delivered by the node that holds its device's session: a call for
+ * a device with no session anywhere waits in the store, and the node that gets
+ * the device's next session resumes it (`resumeDevice`). A device that leaves
+ * takes nothing with it: its deliveries here stop without writing
+ * (`handOff`), and SENT, DELIVERED or TIMEOUT calls are queued again where it
+ * comes back. Calls whose deadline passes while nobody delivers them are
+ * expired by a sweep that runs every second on every node; the store keeps the
+ * first final status written, so nodes that race to finish a call agree.
  */
 export class PersistentCalls implements DeadlineTarget {
   readonly #options: PersistentCallsOptions;
-  readonly #running = new Map<string, AbortController>();
+  readonly #running = new Map<string, { controller: AbortController; deviceId: string }>();
+  readonly #expirySweep = new Timer(() => this.#sweepExpired());
   /** Per call, the chain of its writes, so they land in order. */
   readonly #writes = new Map<string, Promise<void>>();
   /** Calls being delivered here that already have a final status: nothing but DELETED is written for them after it. */
@@ -97,6 +120,35 @@ export class PersistentCalls implements DeadlineTarget {
     return this.#resume(stored);
   }
 
+  /** The device has a session here now: its unfinished calls are delivered, oldest first. */
+  async resumeDevice(deviceId: string, backoffMs = STORE_RETRY_FIRST_MS): Promise<void> {
+    if (this.#closed || !this.#options.isLocal(deviceId)) return;
+    let calls: StoredCall[];
+    try {
+      calls = await this.#options.store.unfinishedByDevice(deviceId);
+    } catch (error) {
+      this.#options.logger.warn({ err: (error as Error).message, deviceId, retryInMs: backoffMs }, 'persistent calls: store unavailable; resuming later');
+      setTimeout(() => void this.resumeDevice(deviceId, Math.min(STORE_RETRY_MAX_MS, backoffMs * 2)), backoffMs).unref();
+      return;
+    }
+    for (const call of calls) {
+      if (!this.#options.isLocal(deviceId)) return;
+      this.#start(call);
+    }
+  }
+
+  /** The device's session left this node: its deliveries stop, and the calls wait in the store as they are. */
+  handOff(deviceId: string): void {
+    for (const running of this.#running.values()) {
+      if (running.deviceId === deviceId) running.controller.abort(HANDED_OFF);
+    }
+  }
+
+  /** Another node deleted this call: its delivery here stops. */
+  withdraw(id: string): void {
+    this.#running.get(id)?.controller.abort(new RpcError('IOT_ERR_CALL_DELETED', id));
+  }
+
   get(id: string): Promise<StoredCall | undefined> {
     return this.#store(() => this.#options.store.get(id));
   }
@@ -110,14 +162,21 @@ export class PersistentCalls implements DeadlineTarget {
     // From now on nothing but DELETED is written for it here, whatever its delivery is doing.
     this.#finished.add(call.id);
     const deleted = await this.#store(() => this.#write(call, 'DELETED'));
-    this.#running.get(call.id)?.abort(new RpcError('IOT_ERR_CALL_DELETED', call.id));
+    this.withdraw(call.id);
     if (!this.#delivering.has(call.id)) this.#finished.delete(call.id);
+    this.#options.withdrawElsewhere?.(deleted).catch((error: unknown) => this.#options.logger.warn({ err: (error as Error).message, rpcId: call.id }, 'could not tell the delivering node that a call was deleted'));
     return deleted;
   }
 
-  /** An unfinished call nobody here is delivering (a repeated request, one whose insert failed half-way) is started. */
+  /**
+   * An unfinished call nobody here is delivering (new, repeated, or one whose
+   * insert failed half-way) is started if its device is here, else the node
+   * holding the device is told.
+   */
   #resume(call: StoredCall): StoredCall {
-    if (!isFinal(call) && !this.#delivering.has(call.id)) this.#start(call);
+    if (isFinal(call) || this.#delivering.has(call.id)) return call;
+    if (this.#options.isLocal(call.deviceId)) this.#start(call);
+    else this.#options.wakeOwner?.(call.deviceId).catch((error: unknown) => this.#options.logger.warn({ err: (error as Error).message, deviceId: call.deviceId }, 'could not reach the node holding the device; the call waits in the store'));
     return call;
   }
 
@@ -132,20 +191,35 @@ export class PersistentCalls implements DeadlineTarget {
   }
 
   /**
-   * Resumes every unfinished call: those SENT, DELIVERED or TIMEOUT when the
-   * server stopped are queued again. Resolves once each is in its device's queue.
+   * At start: every unfinished call is accounted for. Those SENT, DELIVERED or
+   * TIMEOUT when their node stopped are queued again, unless their device's
+   * session is on another live node (which is delivering them); each waits
+   * for its device's next session. Returns how many calls wait.
    */
   async recover(): Promise<number> {
     const unfinished = await this.#options.store.unfinished();
-    const handedOver: Promise<void>[] = [];
-    for (const call of unfinished) {
-      if (this.#delivering.has(call.id)) continue;
-      const queued = call.status === 'QUEUED' ? call : await this.#write(call, 'QUEUED');
-      handedOver.push(new Promise((resolve) => this.#start(queued, resolve)));
+    const deviceIds = [...new Set(unfinished.map((c) => c.deviceId))];
+    const elsewhere = (await this.#options.ownedElsewhere?.(deviceIds)) ?? new Set<string>();
+    const waiting = unfinished.filter((c) => !elsewhere.has(c.deviceId) && !this.#delivering.has(c.id));
+    const stale = waiting.filter((c) => c.status !== 'QUEUED');
+    for (let i = 0; i < stale.length; i += RECOVERY_BATCH) {
+      await Promise.all(stale.slice(i, i + RECOVERY_BATCH).map((c) => this.#write(c, 'QUEUED')));
     }
-    await Promise.all(handedOver);
     this.#sweepKey = this.#options.scheduler.schedule(Date.now() + RETENTION_SWEEP_MS, this);
-    return unfinished.length;
+    this.#expirySweep.key = this.#options.scheduler.schedule(Date.now() + EXPIRY_SWEEP_MS, this.#expirySweep);
+    return waiting.length;
+  }
+
+  /** Calls past their deadline that no delivery here is handling are EXPIRED (one whose device is gone never will be). */
+  async #sweepExpired(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const due = await this.#options.store.unfinishedDue(Date.now(), EXPIRY_BATCH);
+      await Promise.all(due.filter((c) => !this.#delivering.has(c.id)).map((c) => this.#write(c, 'EXPIRED')));
+    } catch (error) {
+      this.#options.logger.warn({ err: (error as Error).message }, 'expiry sweep: store unavailable; it runs again');
+    }
+    if (!this.#closed) this.#expirySweep.key = this.#options.scheduler.schedule(Date.now() + EXPIRY_SWEEP_MS, this.#expirySweep);
   }
 
   /** Retention: finished calls older than rpc.ttlDays go. */
@@ -171,23 +245,23 @@ export class PersistentCalls implements DeadlineTarget {
   close(): void {
     this.#closed = true;
     if (this.#sweepKey >= 0) this.#options.scheduler.cancel(this.#sweepKey, this);
+    if (this.#expirySweep.key >= 0) this.#options.scheduler.cancel(this.#expirySweep.key, this.#expirySweep);
   }
 
   /** Delivers the call unless it is already being delivered here; a store outage is retried with backoff. */
-  #start(call: StoredCall, handedOver: () => void = () => {}, backoffMs = STORE_RETRY_FIRST_MS): void {
-    if (this.#delivering.has(call.id)) return handedOver();
+  #start(call: StoredCall, backoffMs = STORE_RETRY_FIRST_MS): void {
+    if (this.#delivering.has(call.id)) return;
     this.#delivering.add(call.id);
-    this.#deliver(call, handedOver)
+    this.#deliver(call)
       .then(
         () => this.#stop(call.id),
         (error: unknown) => {
-          handedOver();
           this.#stop(call.id);
           if (this.#closed) return;
           // The store failed mid-delivery: the call is left as last written and tried again later.
           this.#options.logger.warn({ err: error instanceof Error ? error.message : error, rpcId: call.id, retryInMs: backoffMs }, 'persistent call: store unavailable');
           setTimeout(() => {
-            if (!this.#closed) this.#start(call, () => {}, Math.min(STORE_RETRY_MAX_MS, backoffMs * 2));
+            if (!this.#closed) this.#start(call, Math.min(STORE_RETRY_MAX_MS, backoffMs * 2));
           }, backoffMs).unref();
         },
       );
@@ -209,7 +283,10 @@ export class PersistentCalls implements DeadlineTarget {
     if (isFinal(next) && this.#delivering.has(call.id)) this.#finished.add(call.id);
     const previous = this.#writes.get(call.id) ?? Promise.resolve();
     const written = previous.then(() => this.#options.store.update(next));
-    const settled = written.catch(() => {});
+    const settled = written.then(
+      () => {},
+      () => {},
+    );
     this.#writes.set(call.id, settled);
     void settled.then(() => {
       if (this.#writes.get(call.id) === settled) this.#writes.delete(call.id);
@@ -217,26 +294,27 @@ export class PersistentCalls implements DeadlineTarget {
     return written.then(() => next);
   }
 
-  /** Delivery attempts until the call is final; `handedOver` once its first attempt is in the actor system. */
-  async #deliver(initial: StoredCall, handedOver: () => void): Promise<void> {
+  /** Delivery attempts until the call is final, or its device leaves this node. */
+  async #deliver(initial: StoredCall): Promise<void> {
     let call = initial;
     let queueFullWaitMs = STORE_RETRY_FIRST_MS / 2;
     const { scheduler } = this.#options;
-    if (this.#closed) return handedOver();
+    if (this.#closed) return;
     while (!this.#closed) {
+      if (!this.#options.isLocal(call.deviceId)) return; // resumed where the device is
       const current = await this.#options.store.get(call.id);
-      if (current === undefined || current.status === 'DELETED' || isFinal(current)) return handedOver();
+      if (current === undefined || current.status === 'DELETED' || isFinal(current)) return;
       if (Date.now() >= call.expirationTime) {
         await this.#write(call, 'EXPIRED');
-        return handedOver();
+        return;
       }
       if (call.status !== 'QUEUED') call = await this.#write(call, 'QUEUED');
-      if (this.#finished.has(call.id)) return handedOver(); // deleted while we wrote
+      if (this.#finished.has(call.id)) return; // deleted while we wrote
       const controller = new AbortController();
-      this.#running.set(call.id, controller);
+      this.#running.set(call.id, { controller, deviceId: call.deviceId });
       let ackTimedOut = false;
       let latest = call;
-      const ackTimer = new AckTimer(() => {
+      const ackTimer = new Timer(() => {
         if (latest.status !== 'SENT') return;
         ackTimedOut = true;
         controller.abort(new RpcError('IOT_ERR_NO_REPLY_SENT', call.deviceId));
@@ -262,13 +340,13 @@ export class PersistentCalls implements DeadlineTarget {
           signal: controller.signal,
           onStatus,
         });
-        handedOver();
         const reply = await attempt;
         await this.#writes.get(call.id);
         if (call.request.oneway) await this.#write(latest, 'DELIVERED');
         else await this.#write(latest, isErrorReply(reply) ? 'FAILED' : 'SUCCESSFUL', { response: reply });
         return;
       } catch (error) {
+        if (controller.signal.reason === HANDED_OFF) return;
         await this.#writes.get(call.id);
         const stored = await this.#options.store.get(call.id);
         if (stored === undefined || stored.status === 'DELETED') return;

@@ -1,59 +1,49 @@
-import { Redis, Cluster } from 'ioredis';
+import type { Redis, Cluster } from 'ioredis';
+import { connectRedis, withTimeout } from '../cluster/redis-connection.js';
 import { isFinal, type CallPage, type CallQuery, type CallStore, type StoredCall } from './call-store.js';
 
 /**
- * Persistent calls in Redis, so they outlive the process. Keys are built for
- * Redis Cluster: one device's keys share a hash tag (`{d:<deviceId>}`) and so
- * one slot; every command touches one slot at a time.
+ * Persistent calls in Redis, so they outlive the process and any node can
+ * answer for them. Keys are built for Redis Cluster: one device's keys share a
+ * hash tag (`{d:<deviceId>}`) and so one slot; every command touches one slot.
  *
  *   iotrpc:call:{d:<device>}:<rpcId>      the call, as JSON
  *   iotrpc:calls:{d:<device>}             sorted set: rpcIds by createdTime
+ *   iotrpc:open:{d:<device>}              set: the device's rpcIds not in a final status
  *   iotrpc:uuid:{d:<device>}:<uuid>       requestUUID → rpcId
  *   iotrpc:rpc:<rpcId>                    rpcId → deviceId (to find a call by id alone)
- *   iotrpc:unfinished                     set of "<device>\n<rpcId>" not in a final status
+ *   iotrpc:unfinished-by-expiry           sorted set of "<device>\n<rpcId>" not final, by expirationTime
  *   iotrpc:finished                       sorted set of "<device>\n<rpcId>" by the time they finished
+ *
+ * A status change and the device's open set are written by one script, which
+ * refuses to replace a final status (SUCCESSFUL, EXPIRED, FAILED, DELETED, a
+ * one-way DELIVERED) with anything but DELETED: two nodes that race to finish
+ * a call leave the first final status standing.
  *
  * Durability is Redis's: with `appendonly yes` and `appendfsync always` an
  * acknowledged write survives a Redis restart; `everysec` may lose the last second.
  */
 export class RedisCallStore implements CallStore {
   readonly #redis: Redis | Cluster;
+  readonly #ownsConnection: boolean;
 
-  constructor(redis: Redis | Cluster) {
+  constructor(redis: Redis | Cluster, ownsConnection = false) {
     this.#redis = redis;
+    this.#ownsConnection = ownsConnection;
+    this.#redis.defineCommand('iotrpcUpdateCall', { numberOfKeys: 2, lua: UPDATE_CALL });
   }
 
-  /**
-   * `redis://host:port[/db]`, or several seed URLs separated by commas for a Redis Cluster.
-   * Connection errors go to `onError` once per distinct error (ioredis retries on its own).
-   */
+  /** A store with its own connection (see connectRedis for the URL forms). */
   static connect(urls: string, onError: (error: Error) => void = () => {}): RedisCallStore {
-    const seeds = urls.split(',').map((u) => u.trim()).filter(Boolean);
-    const redis =
-      seeds.length > 1
-        ? new Cluster(
-            seeds.map((u) => ({ host: new URL(u).hostname, port: Number(new URL(u).port || 6379) })),
-            { redisOptions: { maxRetriesPerRequest: 3, password: new URL(seeds[0]!).password || undefined } },
-          )
-        : new Redis(seeds[0]!, { lazyConnect: false, maxRetriesPerRequest: 3 });
-    let last = '';
-    redis.on('error', (error: Error) => {
-      if (error.message === last) return;
-      last = error.message;
-      onError(error);
-    });
-    redis.on('ready', () => {
-      last = '';
-    });
-    return new RedisCallStore(redis);
+    return new RedisCallStore(connectRedis(urls, onError), true);
   }
 
   async close(): Promise<void> {
-    await this.#redis.quit().catch(() => this.#redis.disconnect());
+    if (this.#ownsConnection) await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 
   /**
-   * The call is listed as unfinished, then written with its index, and only
+   * The call is listed as unfinished, then written with its indexes, and only
    * then does it claim its requestUUID (SET NX): a claimed UUID always names a
    * call that is whole. Of two racing inserts with one UUID, the loser removes
    * its own copy and returns the winner. A crash part-way leaves at most a
@@ -62,50 +52,58 @@ export class RedisCallStore implements CallStore {
   async insert(call: StoredCall): Promise<StoredCall> {
     const tag = tagOf(call.deviceId);
     const member = `${call.deviceId}\n${call.id}`;
-    await this.#op(this.#redis.sadd('iotrpc:unfinished', member));
-    await this.#op(this.#redis.set(`iotrpc:rpc:${call.id}`, call.deviceId));
-    await this.#op(this.#redis.multi().set(`iotrpc:call:${tag}:${call.id}`, JSON.stringify(call)).zadd(`iotrpc:calls:${tag}`, call.createdTime, call.id).exec());
+    await withTimeout(this.#redis.zadd(UNFINISHED, call.expirationTime, member));
+    await withTimeout(this.#redis.set(`iotrpc:rpc:${call.id}`, call.deviceId));
+    await withTimeout(
+      this.#redis
+        .multi()
+        .set(`iotrpc:call:${tag}:${call.id}`, JSON.stringify(call))
+        .zadd(`iotrpc:calls:${tag}`, call.createdTime, call.id)
+        .sadd(`iotrpc:open:${tag}`, call.id)
+        .exec(),
+    );
     if (call.requestUUID === null) return call;
     const uuidKey = `iotrpc:uuid:${tag}:${call.requestUUID}`;
-    if ((await this.#op(this.#redis.set(uuidKey, call.id, 'NX'))) !== null) return call;
-    const earlierId = await this.#op(this.#redis.get(uuidKey));
+    if ((await withTimeout(this.#redis.set(uuidKey, call.id, 'NX'))) !== null) return call;
+    const earlierId = await withTimeout(this.#redis.get(uuidKey));
     const earlier = earlierId === null ? undefined : await this.#read(call.deviceId, earlierId);
     if (earlier === undefined) return call;
-    await this.#op(this.#redis.multi().del(`iotrpc:call:${tag}:${call.id}`).zrem(`iotrpc:calls:${tag}`, call.id).exec());
-    await this.#op(this.#redis.del(`iotrpc:rpc:${call.id}`));
-    await this.#op(this.#redis.srem('iotrpc:unfinished', member));
+    await withTimeout(this.#redis.multi().del(`iotrpc:call:${tag}:${call.id}`).zrem(`iotrpc:calls:${tag}`, call.id).srem(`iotrpc:open:${tag}`, call.id).exec());
+    await withTimeout(this.#redis.del(`iotrpc:rpc:${call.id}`));
+    await withTimeout(this.#redis.zrem(UNFINISHED, member));
     return earlier;
   }
 
-  /** Every command fails within OP_TIMEOUT_MS when Redis cannot be reached, rather than waiting for it. */
-  #op<T>(command: Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`redis did not answer within ${OP_TIMEOUT_MS} ms`)), OP_TIMEOUT_MS);
-      timer.unref?.();
-    });
-    return Promise.race([command, timeout]).finally(() => clearTimeout(timer));
-  }
-
-  async update(call: StoredCall): Promise<void> {
-    const key = `iotrpc:call:${tagOf(call.deviceId)}:${call.id}`;
-    const written = await this.#op(this.#redis.set(key, JSON.stringify(call), 'XX'));
-    if (written !== null) await this.#track(call);
+  async update(call: StoredCall): Promise<boolean> {
+    const tag = tagOf(call.deviceId);
+    const final = isFinal(call);
+    const written = (await withTimeout(
+      (this.#redis as unknown as UpdateCallCommand).iotrpcUpdateCall(`iotrpc:call:${tag}:${call.id}`, `iotrpc:open:${tag}`, JSON.stringify(call), call.id, final ? '1' : '0'),
+    )) as number;
+    if (written !== 1) return false;
+    const member = `${call.deviceId}\n${call.id}`;
+    if (final) {
+      await withTimeout(this.#redis.zadd('iotrpc:finished', call.updatedTime, member));
+      await withTimeout(this.#redis.zrem(UNFINISHED, member));
+    } else {
+      await withTimeout(this.#redis.zadd(UNFINISHED, call.expirationTime, member));
+    }
+    return true;
   }
 
   async get(id: string): Promise<StoredCall | undefined> {
-    const deviceId = await this.#op(this.#redis.get(`iotrpc:rpc:${id}`));
+    const deviceId = await withTimeout(this.#redis.get(`iotrpc:rpc:${id}`));
     return deviceId === null ? undefined : this.#read(deviceId, id);
   }
 
   async byRequestUUID(deviceId: string, requestUUID: string): Promise<StoredCall | undefined> {
-    const id = await this.#op(this.#redis.get(`iotrpc:uuid:${tagOf(deviceId)}:${requestUUID}`));
+    const id = await withTimeout(this.#redis.get(`iotrpc:uuid:${tagOf(deviceId)}:${requestUUID}`));
     return id === null ? undefined : this.#read(deviceId, id);
   }
 
   async listByDevice(deviceId: string, query: CallQuery): Promise<CallPage> {
     const tag = tagOf(deviceId);
-    const ids = await this.#op(this.#redis.zrange(`iotrpc:calls:${tag}`, 0, -1));
+    const ids = await withTimeout(this.#redis.zrange(`iotrpc:calls:${tag}`, 0, -1));
     const calls = (await this.#readMany(deviceId, ids)).filter((c) => query.status === undefined || c.status === query.status);
     const direction = query.sortOrder === 'ASC' ? 1 : -1;
     calls.sort((a, b) => direction * (a[query.sortProperty] - b[query.sortProperty]) || direction * a.id.localeCompare(b.id));
@@ -114,52 +112,76 @@ export class RedisCallStore implements CallStore {
   }
 
   async unfinished(): Promise<StoredCall[]> {
-    const members = await this.#op(this.#redis.smembers('iotrpc:unfinished'));
-    const calls = await Promise.all(members.map((m) => this.#read(...splitMember(m))));
-    const dangling = members.filter((_, i) => calls[i] === undefined || isFinal(calls[i]!));
-    if (dangling.length > 0) await this.#op(this.#redis.srem('iotrpc:unfinished', ...dangling));
-    return calls.filter((c): c is StoredCall => c !== undefined && !isFinal(c)).sort((a, b) => a.createdTime - b.createdTime);
+    const members = await withTimeout(this.#redis.zrange(UNFINISHED, 0, -1));
+    return (await this.#readMembers(members)).sort((a, b) => a.createdTime - b.createdTime);
+  }
+
+  async unfinishedByDevice(deviceId: string): Promise<StoredCall[]> {
+    const ids = await withTimeout(this.#redis.smembers(`iotrpc:open:${tagOf(deviceId)}`));
+    return (await this.#readMany(deviceId, ids)).filter((c) => !isFinal(c)).sort((a, b) => a.createdTime - b.createdTime);
+  }
+
+  async unfinishedDue(now: number, limit: number): Promise<StoredCall[]> {
+    const members = await withTimeout(this.#redis.zrangebyscore(UNFINISHED, '-inf', now, 'LIMIT', 0, limit));
+    return this.#readMembers(members);
   }
 
   async purgeFinishedBefore(before: number): Promise<number> {
-    const members = await this.#redis.zrangebyscore('iotrpc:finished', '-inf', before);
+    const members = await withTimeout(this.#redis.zrangebyscore('iotrpc:finished', '-inf', before));
     for (const member of members) {
       const [deviceId, id] = splitMember(member);
       const call = await this.#read(deviceId, id);
       const tag = tagOf(deviceId);
-      await this.#redis.multi().del(`iotrpc:call:${tag}:${id}`).zrem(`iotrpc:calls:${tag}`, id).exec();
-      if (call?.requestUUID != null) await this.#redis.del(`iotrpc:uuid:${tag}:${call.requestUUID}`);
-      await this.#redis.del(`iotrpc:rpc:${id}`);
-      await this.#redis.zrem('iotrpc:finished', member);
+      await withTimeout(this.#redis.multi().del(`iotrpc:call:${tag}:${id}`).zrem(`iotrpc:calls:${tag}`, id).srem(`iotrpc:open:${tag}`, id).exec());
+      if (call?.requestUUID != null) await withTimeout(this.#redis.del(`iotrpc:uuid:${tag}:${call.requestUUID}`));
+      await withTimeout(this.#redis.del(`iotrpc:rpc:${id}`));
+      await withTimeout(this.#redis.zrem('iotrpc:finished', member));
     }
     return members.length;
   }
 
-  async #track(call: StoredCall): Promise<void> {
-    const member = `${call.deviceId}\n${call.id}`;
-    if (isFinal(call)) {
-      await this.#op(this.#redis.zadd('iotrpc:finished', call.updatedTime, member));
-      await this.#op(this.#redis.srem('iotrpc:unfinished', member));
-    } else {
-      await this.#op(this.#redis.sadd('iotrpc:unfinished', member));
-    }
+  /** The calls the members name; members whose call is gone or final are dropped from the index. */
+  async #readMembers(members: string[]): Promise<StoredCall[]> {
+    const calls = await Promise.all(members.map((m) => this.#read(...splitMember(m))));
+    const dangling = members.filter((_, i) => calls[i] === undefined || isFinal(calls[i]!));
+    if (dangling.length > 0) await withTimeout(this.#redis.zrem(UNFINISHED, ...dangling));
+    return calls.filter((c): c is StoredCall => c !== undefined && !isFinal(c));
   }
 
   async #read(deviceId: string, id: string): Promise<StoredCall | undefined> {
-    const json = await this.#op(this.#redis.get(`iotrpc:call:${tagOf(deviceId)}:${id}`));
+    const json = await withTimeout(this.#redis.get(`iotrpc:call:${tagOf(deviceId)}:${id}`));
     return json === null ? undefined : (JSON.parse(json) as StoredCall);
   }
 
   async #readMany(deviceId: string, ids: string[]): Promise<StoredCall[]> {
     if (ids.length === 0) return [];
     const tag = tagOf(deviceId);
-    const values = await this.#op(this.#redis.mget(ids.map((id) => `iotrpc:call:${tag}:${id}`)));
+    const values = await withTimeout(this.#redis.mget(ids.map((id) => `iotrpc:call:${tag}:${id}`)));
     return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as StoredCall);
   }
 }
 
+interface UpdateCallCommand {
+  iotrpcUpdateCall(callKey: string, openKey: string, json: string, id: string, final: '0' | '1'): Promise<unknown>;
+}
+
+/** KEYS: the call, the device's open set. ARGV: the call's JSON, its id, 1 when the new status is final. */
+const UPDATE_CALL = `
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local stored = cjson.decode(current)
+local status = stored['status']
+local final = status == 'SUCCESSFUL' or status == 'EXPIRED' or status == 'FAILED' or status == 'DELETED'
+  or (status == 'DELIVERED' and stored['request']['oneway'] == true)
+if status == 'DELETED' then return -1 end
+if final and cjson.decode(ARGV[1])['status'] ~= 'DELETED' then return -1 end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then redis.call('SREM', KEYS[2], ARGV[2]) else redis.call('SADD', KEYS[2], ARGV[2]) end
+return 1
+`;
+
+const UNFINISHED = 'iotrpc:unfinished-by-expiry';
 const tagOf = (deviceId: string) => `{d:${deviceId}}`;
-const OP_TIMEOUT_MS = 3000;
 const splitMember = (member: string): [string, string] => {
   const at = member.lastIndexOf('\n');
   return [member.slice(0, at), member.slice(at + 1)];

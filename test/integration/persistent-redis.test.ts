@@ -76,11 +76,13 @@ describe('persistent calls in Redis', () => {
     const { server, http, mqtt } = await node(own.url);
     try {
       const token = await login(http);
-      const rpcId = await persistent(http, token, { method: 'outage', expirationTime: Date.now() + 60_000 });
-      await own.stop();
       const device = await connectDevice(mqtt, 'TOKEN_PLAIN');
-      const seen = await answerRequests(device, () => ({ through: 'outage' }));
+      // The device answers 1.5 s after the request arrives: by then Redis is gone, and the reply cannot be written.
+      const seen = await answerRequests(device, () => ({ through: 'outage' }), { delayMs: 1500 });
+      const rpcId = await persistent(http, token, { method: 'outage', expirationTime: Date.now() + 60_000 });
       await until(() => seen.length >= 1, 5000);
+      await own.stop();
+      await new Promise((resolve) => setTimeout(resolve, 2500));
       own = await own.restart();
       await expect.poll(async () => (await status(http, token, rpcId)).status, { timeout: 15_000, interval: 200 }).toBe('SUCCESSFUL');
       expect((await status(http, token, rpcId)).response).toEqual({ through: 'outage' });

@@ -1,0 +1,52 @@
+import type { Redis } from 'ioredis';
+import { isCluster, withTimeout, type RedisClient } from './redis-connection.js';
+
+type Listener = (message: string) => void;
+
+/**
+ * Pub/sub between nodes. On a single Redis: PUBLISH/SUBSCRIBE on a second
+ * connection (a subscribed connection runs no other commands). On Redis
+ * Cluster: sharded pub/sub (SPUBLISH/SSUBSCRIBE), so a message goes only to
+ * the shard that serves its channel's slot, not to every node of the cluster.
+ */
+export class ClusterBus {
+  readonly #redis: RedisClient;
+  readonly #subscriber: RedisClient;
+  readonly #sharded: boolean;
+  readonly #listeners = new Map<string, Listener>();
+
+  constructor(redis: RedisClient) {
+    this.#redis = redis;
+    this.#sharded = isCluster(redis);
+    // ioredis opens its own subscriber connections per shard for a Cluster.
+    this.#subscriber = this.#sharded ? redis : (redis as Redis).duplicate();
+    const deliver = (channel: string | Buffer, message: string | Buffer) => this.#listeners.get(String(channel))?.(String(message));
+    this.#subscriber.on(this.#sharded ? 'smessage' : 'message', deliver);
+    if (!this.#sharded) this.#subscriber.on('error', () => {}); // reported by the command connection
+  }
+
+  /** Whether commands can be sent now (a command to a Redis that is away fails fast instead of waiting). */
+  get ready(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
+  /** How many nodes received it: 0 means nobody listens on that channel (its node is gone). */
+  publish(channel: string, message: string): Promise<number> {
+    return withTimeout((this.#sharded ? this.#redis.spublish(channel, message) : (this.#redis as Redis).publish(channel, message)) as Promise<number>);
+  }
+
+  async subscribe(channel: string, listener: Listener): Promise<void> {
+    this.#listeners.set(channel, listener);
+    await withTimeout(this.#sharded ? this.#subscriber.ssubscribe(channel) : this.#subscriber.subscribe(channel));
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.#listeners.delete(channel);
+    await withTimeout(this.#sharded ? this.#subscriber.sunsubscribe(channel) : this.#subscriber.unsubscribe(channel));
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    if (!this.#sharded) await this.#subscriber.quit().catch(() => this.#subscriber.disconnect());
+  }
+}

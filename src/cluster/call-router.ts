@@ -1,0 +1,361 @@
+import type { Logger } from 'pino';
+import type { ActorSystem, CallRequest } from '../actors/index.js';
+import { RpcError, toRpcError, type ErrorCode } from '../errors.js';
+import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
+import type { ClusterBus } from './bus.js';
+import { arrivalsOf, inboxOf, repliesOf, type InboxMessage, type ReplyMessage } from './messages.js';
+import type { SessionDirectory } from './session-directory.js';
+
+export interface CallRouterOptions {
+  readonly nodeId: string;
+  readonly actors: ActorSystem;
+  readonly bus: ClusterBus;
+  readonly directory: SessionDirectory;
+  readonly scheduler: DeadlineScheduler;
+  readonly logger: Logger;
+  /** Inbox messages that are not about calls (takeover, resume, withdraw). */
+  readonly onControl: (message: Exclude<InboxMessage, { t: 'call' | 'cancel' | 'ping' }>) => void;
+}
+
+/** A forwarded call's node has this long after the deadline to answer before the caller is told it did not. */
+const NODE_ANSWER_GRACE_MS = 500;
+/** How often nodes that hold forwarded calls are checked for life. */
+const WATCHDOG_MS = 1000;
+/** A call moved on more often than this waits for the device to settle somewhere. */
+const MAX_HOPS = 3;
+
+type Phase = 'routing' | 'forwarded' | 'parked' | 'settled';
+
+/** A call that entered this node for a device whose session is not here. */
+class RoutedCall implements DeadlineTarget {
+  phase: Phase = 'routing';
+  node = '';
+  hops = 0;
+  key = -1;
+  detachAbort: (() => void) | undefined;
+
+  constructor(
+    readonly router: CallRouter,
+    readonly id: string,
+    readonly deviceId: string,
+    readonly request: CallRequest,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (error: RpcError) => void,
+  ) {}
+
+  onDeadline(): void {
+    this.key = -1;
+    this.router.deadlinePassed(this);
+  }
+}
+
+/**
+ * DESIGN.md's router: a call for a device whose session is on this node runs
+ * here; otherwise it goes to the owning node's inbox (found in the session
+ * directory) and its reply comes back on this node's reply channel. A call for
+ * a device that has no session anywhere waits (parked) until the device
+ * connects to some node, or its deadline passes. Errors cross as data.
+ */
+export class CallRouter {
+  readonly #options: CallRouterOptions;
+  readonly #forwarded = new Map<string, RoutedCall>();
+  readonly #parked = new Map<string, Set<RoutedCall>>();
+  /** Calls this node runs for other nodes, by `<node>\n<id>`, so that their callers can withdraw them. */
+  readonly #incoming = new Map<string, AbortController>();
+  readonly #watchdog: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => this.#checkNodes() };
+  #sequence = 0;
+  #closed = false;
+
+  constructor(options: CallRouterOptions) {
+    this.#options = options;
+  }
+
+  get nodeId(): string {
+    return this.#options.nodeId;
+  }
+
+  async start(): Promise<void> {
+    const { bus, nodeId } = this.#options;
+    await bus.subscribe(inboxOf(nodeId), (text) => this.#onInbox(text));
+    await bus.subscribe(repliesOf(nodeId), (text) => this.#onReply(text));
+    this.#watchdog.key = this.#options.scheduler.schedule(Date.now() + WATCHDOG_MS, this.#watchdog);
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#watchdog.key >= 0) this.#options.scheduler.cancel(this.#watchdog.key, this.#watchdog);
+    for (const call of [...this.#forwarded.values()]) this.#fail(call, 'IOT_ERR_SHUTTING_DOWN', '');
+    for (const calls of [...this.#parked.values()]) for (const call of [...calls]) this.#fail(call, 'IOT_ERR_SHUTTING_DOWN', '');
+    for (const controller of this.#incoming.values()) controller.abort(new RpcError('IOT_ERR_SHUTTING_DOWN'));
+  }
+
+  /** Whether the device has a session on this node. */
+  isLocal(deviceId: string): boolean {
+    const state = this.#options.actors.deviceState(deviceId);
+    return state === 'connected' || state === 'subscribed';
+  }
+
+  call(deviceId: string, request: CallRequest): Promise<unknown> {
+    if (this.isLocal(deviceId)) return this.#options.actors.call(deviceId, request);
+    if (this.#closed) return Promise.reject(new RpcError('IOT_ERR_SHUTTING_DOWN'));
+    if (request.signal?.aborted === true) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
+    return new Promise((resolve, reject) => {
+      const call = new RoutedCall(this, `${++this.#sequence}`, deviceId, request, resolve, reject);
+      call.key = this.#options.scheduler.schedule(request.deadline + NODE_ANSWER_GRACE_MS, call);
+      const signal = request.signal;
+      if (signal !== undefined) {
+        const withdraw = () => this.#withdraw(call);
+        signal.addEventListener('abort', withdraw, { once: true });
+        call.detachAbort = () => signal.removeEventListener('abort', withdraw);
+      }
+      void this.#route(call);
+    });
+  }
+
+  /** The device connected here: calls waiting for it run now. */
+  deviceArrivedHere(deviceId: string): void {
+    if (this.#parked.has(deviceId)) this.#arrived(deviceId, this.#options.nodeId);
+  }
+
+  /** Tells the node holding the device's session (if another, and alive); false when there is none. */
+  async notifyOwner(deviceId: string, message: InboxMessage): Promise<boolean> {
+    const owner = await this.#options.directory.owner(deviceId);
+    if (owner === null || owner === this.#options.nodeId) return false;
+    return (await this.#options.bus.publish(inboxOf(owner), JSON.stringify(message))) > 0;
+  }
+
+  /** @internal the call's timer fired. */
+  deadlinePassed(call: RoutedCall): void {
+    if (call.phase === 'parked') this.#fail(call, 'IOT_ERR_DEVICE_OFFLINE', `${call.deviceId} (no session on any node)`);
+    else if (call.phase === 'forwarded') this.#fail(call, 'IOT_ERR_NODE_NO_ANSWER', `node ${call.node}, device ${call.deviceId}`);
+    else if (call.phase === 'routing') this.#fail(call, 'IOT_ERR_CLUSTER_UNAVAILABLE', call.deviceId);
+  }
+
+  // ── the calling side ──────────────────────────────────────────────────────
+
+  async #route(call: RoutedCall): Promise<void> {
+    if (call.phase === 'settled') return;
+    call.phase = 'routing';
+    if (this.isLocal(call.deviceId)) return this.#runHere(call);
+    const { bus, directory, nodeId } = this.#options;
+    if (!bus.ready) return this.#fail(call, 'IOT_ERR_CLUSTER_UNAVAILABLE', call.deviceId);
+    let owner: string | null;
+    try {
+      owner = await directory.owner(call.deviceId);
+    } catch {
+      return this.#fail(call, 'IOT_ERR_CLUSTER_UNAVAILABLE', call.deviceId);
+    }
+    if (call.phase !== 'routing') return;
+    if (this.isLocal(call.deviceId)) return this.#runHere(call);
+    if (owner === null || owner === nodeId || call.hops >= MAX_HOPS) return this.#park(call);
+    await this.#forward(call, owner);
+  }
+
+  #runHere(call: RoutedCall): void {
+    this.#settle(call);
+    this.#options.actors.call(call.deviceId, call.request).then(call.resolve, call.reject);
+  }
+
+  async #forward(call: RoutedCall, owner: string): Promise<void> {
+    const { request } = call;
+    let message: string;
+    try {
+      message = JSON.stringify({
+        t: 'call',
+        id: call.id,
+        from: this.#options.nodeId,
+        deviceId: call.deviceId,
+        method: request.method,
+        params: request.params,
+        oneway: request.oneway,
+        deadline: request.deadline,
+        requestUUID: request.requestUUID,
+        statuses: request.onStatus !== undefined,
+      } satisfies InboxMessage);
+    } catch (error) {
+      return this.#fail(call, 'IOT_ERR_BAD_REQUEST', `params cannot be sent as JSON: ${(error as Error).message}`);
+    }
+    call.phase = 'forwarded';
+    call.node = owner;
+    this.#forwarded.set(call.id, call);
+    let receivers: number;
+    try {
+      receivers = await this.#options.bus.publish(inboxOf(owner), message);
+    } catch {
+      return this.#fail(call, 'IOT_ERR_CLUSTER_UNAVAILABLE', call.deviceId);
+    }
+    if (receivers > 0 || call.phase !== 'forwarded') return;
+    // Nobody listens on that inbox: the node is gone, and its entry is stale. The device may reconnect elsewhere.
+    this.#forwarded.delete(call.id);
+    call.hops++;
+    this.#options.directory.release(call.deviceId, owner).catch(() => {});
+    this.#park(call);
+  }
+
+  #park(call: RoutedCall): void {
+    if (call.phase === 'settled') return;
+    call.phase = 'parked';
+    const { scheduler } = this.#options;
+    if (call.key >= 0) scheduler.cancel(call.key, call);
+    call.key = scheduler.schedule(call.request.deadline, call);
+    let waiting = this.#parked.get(call.deviceId);
+    if (waiting !== undefined) return void waiting.add(call);
+    waiting = new Set([call]);
+    this.#parked.set(call.deviceId, waiting);
+    const deviceId = call.deviceId;
+    // Listen for the device's arrival, then look once more: it may have connected while we subscribed.
+    this.#options.bus
+      .subscribe(arrivalsOf(deviceId), (text) => this.#arrived(deviceId, (JSON.parse(text) as { node: string }).node))
+      .then(() => this.#options.directory.owner(deviceId))
+      .then((owner) => {
+        if (owner !== null && owner !== this.#options.nodeId && this.#parked.has(deviceId)) this.#arrived(deviceId, owner);
+      })
+      .catch((error: unknown) => this.#options.logger.debug({ err: (error as Error).message, deviceId }, 'cannot watch for the device; its calls wait for their deadline'));
+  }
+
+  #arrived(deviceId: string, node: string): void {
+    const waiting = this.#parked.get(deviceId);
+    if (waiting === undefined) return;
+    this.#parked.delete(deviceId);
+    this.#options.bus.unsubscribe(arrivalsOf(deviceId)).catch(() => {});
+    for (const call of waiting) {
+      if (call.phase !== 'parked') continue;
+      const { scheduler } = this.#options;
+      scheduler.cancel(call.key, call);
+      call.key = scheduler.schedule(call.request.deadline + NODE_ANSWER_GRACE_MS, call);
+      if (node === this.#options.nodeId) void this.#route(call);
+      else void this.#forward(call, node);
+    }
+  }
+
+  #withdraw(call: RoutedCall): void {
+    if (call.phase === 'forwarded') {
+      this.#options.bus.publish(inboxOf(call.node), JSON.stringify({ t: 'cancel', id: call.id, from: this.#options.nodeId } satisfies InboxMessage)).catch(() => {});
+    }
+    this.#fail(call, 'IOT_ERR_CALL_DELETED', 'the caller aborted it');
+  }
+
+  /** The call leaves the router's books (it is answered, or runs here from now on). */
+  #settle(call: RoutedCall): void {
+    if (call.phase === 'parked') {
+      const waiting = this.#parked.get(call.deviceId);
+      waiting?.delete(call);
+      if (waiting?.size === 0) {
+        this.#parked.delete(call.deviceId);
+        this.#options.bus.unsubscribe(arrivalsOf(call.deviceId)).catch(() => {});
+      }
+    }
+    call.phase = 'settled';
+    this.#forwarded.delete(call.id);
+    if (call.key >= 0) this.#options.scheduler.cancel(call.key, call);
+    call.key = -1;
+    call.detachAbort?.();
+  }
+
+  #fail(call: RoutedCall, code: ErrorCode, detail: string): void {
+    if (call.phase === 'settled') return;
+    this.#settle(call);
+    call.reject(new RpcError(code, detail));
+  }
+
+  #onReply(text: string): void {
+    let message: ReplyMessage;
+    try {
+      message = JSON.parse(text) as ReplyMessage;
+    } catch {
+      return;
+    }
+    const call = this.#forwarded.get(message.id);
+    if (call === undefined) return;
+    switch (message.t) {
+      case 'status':
+        return call.request.onStatus?.(message.status);
+      case 'reply':
+        this.#settle(call);
+        return call.resolve(message.value);
+      case 'error':
+        this.#settle(call);
+        return call.reject(RpcError.fromData(message.error));
+      case 'moved':
+        this.#forwarded.delete(call.id);
+        call.hops++;
+        return void this.#route(call);
+    }
+  }
+
+  /** Every second: a node that holds forwarded calls and no longer listens has died; Redis away fails them too. */
+  async #checkNodes(): Promise<void> {
+    this.#watchdog.key = -1;
+    if (this.#closed) return;
+    const nodes = new Set([...this.#forwarded.values()].map((c) => c.node));
+    await Promise.all(
+      [...nodes].map(async (node) => {
+        let gone: ErrorCode | undefined;
+        try {
+          if ((await this.#options.bus.publish(inboxOf(node), PING)) === 0) gone = 'IOT_ERR_NODE_GONE';
+        } catch {
+          gone = 'IOT_ERR_CLUSTER_UNAVAILABLE';
+        }
+        if (gone === undefined) return;
+        for (const call of [...this.#forwarded.values()]) {
+          if (call.node !== node) continue;
+          if (gone === 'IOT_ERR_NODE_GONE') this.#options.directory.release(call.deviceId, node).catch(() => {});
+          this.#fail(call, gone, gone === 'IOT_ERR_NODE_GONE' ? `node ${node} (device ${call.deviceId})` : call.deviceId);
+        }
+      }),
+    );
+    if (!this.#closed) this.#watchdog.key = this.#options.scheduler.schedule(Date.now() + WATCHDOG_MS, this.#watchdog);
+  }
+
+  // ── the owning side ───────────────────────────────────────────────────────
+
+  #onInbox(text: string): void {
+    let message: InboxMessage;
+    try {
+      message = JSON.parse(text) as InboxMessage;
+    } catch {
+      return;
+    }
+    switch (message.t) {
+      case 'call':
+        return this.#runForOtherNode(message);
+      case 'cancel':
+        return void this.#incoming.get(`${message.from}\n${message.id}`)?.abort(new RpcError('IOT_ERR_CALL_DELETED', 'the caller aborted it'));
+      case 'ping':
+        return;
+      default:
+        return this.#options.onControl(message);
+    }
+  }
+
+  #runForOtherNode(message: Extract<InboxMessage, { t: 'call' }>): void {
+    const replies = repliesOf(message.from);
+    const send = (reply: ReplyMessage) => {
+      this.#options.bus.publish(replies, JSON.stringify(reply)).catch((error: unknown) => this.#options.logger.warn({ err: (error as Error).message, node: message.from }, 'could not return a reply to the calling node'));
+    };
+    if (!this.isLocal(message.deviceId) || this.#closed) return send({ t: 'moved', id: message.id });
+    const key = `${message.from}\n${message.id}`;
+    const controller = new AbortController();
+    this.#incoming.set(key, controller);
+    this.#options.actors
+      .call(message.deviceId, {
+        method: message.method,
+        params: message.params,
+        oneway: message.oneway,
+        deadline: message.deadline,
+        requestUUID: message.requestUUID,
+        signal: controller.signal,
+        onStatus: message.statuses ? (status) => send({ t: 'status', id: message.id, status }) : undefined,
+      })
+      .then(
+        (value) => send({ t: 'reply', id: message.id, value }),
+        (error: unknown) => {
+          const rpcError = toRpcError(error);
+          send({ t: 'error', id: message.id, error: { code: rpcError.code, message: rpcError.message } });
+        },
+      )
+      .finally(() => this.#incoming.delete(key));
+  }
+}
+
+const PING = JSON.stringify({ t: 'ping' } satisfies InboxMessage);

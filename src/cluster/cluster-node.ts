@@ -1,0 +1,167 @@
+import type { Logger } from 'pino';
+import type { ActorSystem, SessionEvent } from '../actors/index.js';
+import type { PersistentCalls, StoredCall } from '../persistence/index.js';
+import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
+import { ClusterBus } from './bus.js';
+import { CallRouter } from './call-router.js';
+import { arrivalsOf, inboxOf, type InboxMessage } from './messages.js';
+import type { RedisClient } from './redis-connection.js';
+import { SessionDirectory } from './session-directory.js';
+
+export interface ClusterOptions {
+  readonly redis: RedisClient;
+  readonly nodeId: string;
+  /** How long a directory entry lives unless renewed (renewed every third of it). */
+  readonly leaseMs: number;
+}
+
+export interface ClusterNodeOptions extends ClusterOptions {
+  readonly actors: ActorSystem;
+  readonly scheduler: DeadlineScheduler;
+  readonly logger: Logger;
+  readonly persistent: () => PersistentCalls;
+}
+
+const RENEW_BATCH = 1000;
+
+/**
+ * One engine's place in a cluster (DESIGN.md): it registers the sessions of
+ * its devices in the directory and keeps their leases, closes a session whose
+ * device connected elsewhere, routes calls through its CallRouter, and passes
+ * persistent-call messages to PersistentCalls.
+ */
+export class ClusterNode {
+  readonly bus: ClusterBus;
+  readonly directory: SessionDirectory;
+  readonly router: CallRouter;
+  readonly #options: ClusterNodeOptions;
+  readonly #renewal: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => void this.#renewAll() };
+  #renewing = false;
+  #closed = false;
+
+  constructor(options: ClusterNodeOptions) {
+    this.#options = options;
+    this.bus = new ClusterBus(options.redis);
+    this.directory = new SessionDirectory(options.redis, options.nodeId, options.leaseMs);
+    this.router = new CallRouter({
+      nodeId: options.nodeId,
+      actors: options.actors,
+      bus: this.bus,
+      directory: this.directory,
+      scheduler: options.scheduler,
+      logger: options.logger,
+      onControl: (message) => this.#onControl(message),
+    });
+  }
+
+  get nodeId(): string {
+    return this.#options.nodeId;
+  }
+
+  async start(): Promise<void> {
+    await this.router.start();
+    this.#options.actors.on('session', this.#onSession);
+    // Back from a Redis outage: the sessions held meanwhile are registered again.
+    this.#options.redis.on('ready', this.#onRedisReady);
+    this.#scheduleRenewal();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#options.actors.off('session', this.#onSession);
+    this.#options.redis.off('ready', this.#onRedisReady);
+    if (this.#renewal.key >= 0) this.#options.scheduler.cancel(this.#renewal.key, this.#renewal);
+    this.router.close();
+    // The sessions here are closing: their entries go now, not when their leases run out.
+    const devices = [...this.#options.actors.sessionDevices()];
+    await Promise.all(devices.map((id) => this.directory.release(id).catch(() => {})));
+    await this.bus.close();
+  }
+
+  /** A persistent call was stored for a device with no session here. */
+  async wakeOwner(deviceId: string): Promise<void> {
+    await this.router.notifyOwner(deviceId, { t: 'resume', deviceId });
+  }
+
+  /** A persistent call was deleted here: the node delivering it stops. */
+  async withdrawElsewhere(call: StoredCall): Promise<void> {
+    await this.router.notifyOwner(call.deviceId, { t: 'withdraw', rpcId: call.id });
+  }
+
+  /** Devices whose directory entry names another node. */
+  async ownedElsewhere(deviceIds: string[]): Promise<Set<string>> {
+    const owners = await this.directory.owners(deviceIds);
+    return new Set([...owners].filter(([, node]) => node !== this.nodeId).map(([id]) => id));
+  }
+
+  readonly #onSession = (event: SessionEvent): void => {
+    const { deviceId } = event;
+    if (event.state === 'connected') {
+      this.router.deviceArrivedHere(deviceId);
+      void this.#claim(deviceId);
+    } else if (event.state === 'disconnected') {
+      // A takeover on this node reports the old session's end just before the new one: only a real departure releases.
+      queueMicrotask(() => {
+        if (this.router.isLocal(deviceId) || this.#closed) return;
+        this.directory.release(deviceId).catch((error: unknown) => this.#options.logger.debug({ err: (error as Error).message, deviceId }, 'directory release failed; the lease runs out'));
+      });
+    }
+  };
+
+  readonly #onRedisReady = (): void => void this.#renewAll();
+
+  /** The device's entry names this node; the node that held it closes its session; callers waiting for the device come. */
+  async #claim(deviceId: string): Promise<void> {
+    try {
+      const previous = await this.directory.claim(deviceId);
+      if (previous !== null) {
+        await this.bus.publish(inboxOf(previous), JSON.stringify({ t: 'takeover', deviceId, node: this.nodeId } satisfies InboxMessage));
+      }
+      await this.bus.publish(arrivalsOf(deviceId), JSON.stringify({ node: this.nodeId }));
+    } catch (error) {
+      // Redis is away: the session works here, and the next renewal registers it.
+      this.#options.logger.debug({ err: (error as Error).message, deviceId }, 'could not register the session in the directory yet');
+    }
+  }
+
+  #onControl(message: Exclude<InboxMessage, { t: 'call' | 'cancel' | 'ping' }>): void {
+    switch (message.t) {
+      case 'takeover':
+        if (message.node !== this.nodeId) this.#options.actors.closeSession(message.deviceId, 'takeover');
+        return;
+      case 'resume':
+        return void this.#options.persistent().resumeDevice(message.deviceId);
+      case 'withdraw':
+        return this.#options.persistent().withdraw(message.rpcId);
+    }
+  }
+
+  #scheduleRenewal(): void {
+    if (this.#closed) return;
+    this.#renewal.key = this.#options.scheduler.schedule(Date.now() + this.#options.leaseMs / 3, this.#renewal);
+  }
+
+  /** Extends every lease of this node; an entry another node took closes our session; an expired one is taken again. */
+  async #renewAll(): Promise<void> {
+    if (this.#renewing || this.#closed) return;
+    this.#renewing = true;
+    if (this.#renewal.key >= 0) this.#options.scheduler.cancel(this.#renewal.key, this.#renewal);
+    this.#renewal.key = -1;
+    try {
+      const devices = [...this.#options.actors.sessionDevices()];
+      for (let i = 0; i < devices.length; i += RENEW_BATCH) {
+        const batch = devices.slice(i, i + RENEW_BATCH);
+        const outcomes = await Promise.all(batch.map((id) => this.directory.renew(id)));
+        batch.forEach((deviceId, k) => {
+          if (outcomes[k] === 'lost') this.#options.actors.closeSession(deviceId, 'takeover');
+          else if (outcomes[k] === 'restored') this.bus.publish(arrivalsOf(deviceId), JSON.stringify({ node: this.nodeId })).catch(() => {});
+        });
+      }
+    } catch (error) {
+      this.#options.logger.warn({ err: (error as Error).message }, 'directory leases not renewed (Redis unavailable); trying again');
+    } finally {
+      this.#renewing = false;
+      this.#scheduleRenewal();
+    }
+  }
+}
