@@ -4,7 +4,7 @@ import { TokenService } from './api/index.js';
 import { HandlerRegistry } from './client-rpc/index.js';
 import type { ServerConfig } from './config.js';
 import { RpcError } from './errors.js';
-import { DeviceRegistry, UserDirectory, type Device } from './registry/index.js';
+import { DeviceRegistry, RedisRegistryStore, SharedRegistry, UserDirectory, type Device, type NewDevice, type NewUser, type User } from './registry/index.js';
 import { DeadlineScheduler } from './scheduling/index.js';
 import { MemoryCallStore, PersistentCalls, type CallStore } from './persistence/index.js';
 import type { TransportContext } from './transports/transport-context.js';
@@ -65,6 +65,8 @@ export class RpcEngine implements TransportContext {
   readonly defaultTimeoutMs: number;
   /** With Redis: this node's place in the cluster (directory, inboxes, routing). */
   readonly cluster: ClusterNode | undefined;
+  /** With Redis: devices and users shared with every node. */
+  readonly shared: SharedRegistry | undefined;
 
   constructor(
     readonly config: ServerConfig,
@@ -82,6 +84,15 @@ export class RpcEngine implements TransportContext {
     this.tokens = new TokenService(config.jwt);
     const node = cluster === undefined ? undefined : new ClusterNode({ ...cluster, actors: this.actors, scheduler: this.scheduler, logger, persistent: () => this.persistent });
     this.cluster = node;
+    this.shared =
+      node &&
+      new SharedRegistry({
+        store: new RedisRegistryStore(cluster!.redis, node.bus, node.nodeId),
+        devices: this.devices,
+        users: this.users,
+        logger,
+        deviceRemoved: (deviceId) => this.actors.removeDevice(deviceId),
+      });
     this.persistent = new PersistentCalls({
       store: callStore,
       scheduler: this.scheduler,
@@ -112,8 +123,29 @@ export class RpcEngine implements TransportContext {
 
   /** Joins the cluster (with Redis) and accounts for unfinished persistent calls; before any listener opens. */
   async start(): Promise<number> {
+    const shared = this.shared;
+    if (shared !== undefined) {
+      await shared.start();
+      // Back from a Redis outage: changes made elsewhere meanwhile are read again.
+      this.cluster!.redis.on('ready', () => shared.reload().catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, 'registry reload failed')));
+    }
     await this.cluster?.start();
     return this.persistent.recover();
+  }
+
+  /** Adds a device; with Redis, every node sees it (the store decides uniqueness). */
+  async addDevice(input: NewDevice): Promise<Device> {
+    return this.shared === undefined ? this.devices.add(input) : this.shared.addDevice(input);
+  }
+
+  /** A device a transport made here (a gateway's sub-device): shared with the cluster in the background. */
+  shareDevice(device: Device): void {
+    this.shared?.share(device);
+  }
+
+  /** Adds a user who may log in to the REST API; with Redis, on every node. */
+  async addUser(input: NewUser): Promise<User> {
+    return this.shared === undefined ? this.users.add(input) : this.shared.addUser(input);
   }
 
   /** Whether the device has a session on this node. */
@@ -150,10 +182,13 @@ export class RpcEngine implements TransportContext {
     });
   }
 
-  /** Deletes a device: its sessions close and its pending calls fail. */
-  removeDevice(deviceId: string): Device | undefined {
-    const device = this.devices.remove(deviceId);
-    if (device !== undefined) this.actors.removeDevice(deviceId);
+  /** Deletes a device (on every node, with Redis): its sessions close and its pending calls fail. */
+  async removeDevice(deviceId: string): Promise<Device | undefined> {
+    const device = this.devices.get(deviceId);
+    if (device === undefined) return undefined;
+    await this.shared?.removeDevice(device);
+    this.devices.remove(deviceId);
+    this.actors.removeDevice(deviceId);
     return device;
   }
 

@@ -10,6 +10,8 @@ export type {
   ClientRpcHandler,
   Device,
   NewDevice,
+  NewUser,
+  User,
   Page,
 } from './server.js';
 export type { CallEvent, CallStatus, SessionEvent, DeliveryOrder } from './actors/index.js';

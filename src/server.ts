@@ -8,7 +8,7 @@ import { createHttpApi, type HttpHandler } from './api/index.js';
 import type { CallingDevice, ClientRpcHandler } from './client-rpc/index.js';
 import { parseConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { RpcEngine, type CallOptions } from './engine.js';
-import type { Device, NewDevice, Page } from './registry/index.js';
+import type { Device, NewDevice, NewUser, Page, User } from './registry/index.js';
 import { RedisCallStore } from './persistence/index.js';
 import { connectRedis, type RedisClient } from './cluster/redis-connection.js';
 import { CoapServer } from './transports/coap/index.js';
@@ -46,15 +46,16 @@ export interface ListeningAddresses {
   coapPort: number | null;
 }
 
-export type { CallOptions, CallingDevice, ClientRpcHandler, Device, NewDevice, Page };
+export type { CallOptions, CallingDevice, ClientRpcHandler, Device, NewDevice, NewUser, Page, User };
 export type RpcServerEvents = ActorSystemEvents;
 
 /** The device registry as the embedding application sees it. */
 export interface DeviceDirectory {
-  add(device: NewDevice): Device;
+  /** With Redis, resolves once every node can see the device. */
+  add(device: NewDevice): Promise<Device>;
   get(id: string): Device | undefined;
-  /** Closes the device's sessions and fails its pending calls. */
-  remove(id: string): boolean;
+  /** Closes the device's sessions and fails its pending calls (on every node, with Redis). */
+  remove(id: string): Promise<boolean>;
   list(tenantId: string, pageSize?: number, page?: number): Page<Device>;
   /** `offline`, `connected` (not subscribed to RPC) or `subscribed`. */
   state(id: string): 'offline' | 'connected' | 'subscribed' | 'closed';
@@ -74,6 +75,8 @@ export class RpcServer {
   #closing: Promise<void> | undefined;
 
   readonly devices: DeviceDirectory;
+  /** Users who may log in to the REST API (with Redis, on every node). */
+  readonly users: { add(user: NewUser): Promise<User> };
 
   /** @internal use createRpcServer() */
   constructor(engine: RpcEngine, options: RpcServerOptions, redis?: RedisClient) {
@@ -89,12 +92,13 @@ export class RpcServer {
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
     });
     this.devices = {
-      add: (device) => engine.devices.add(device),
+      add: (device) => engine.addDevice(device),
       get: (id) => engine.devices.get(id),
-      remove: (id) => engine.removeDevice(id) !== undefined,
+      remove: async (id) => (await engine.removeDevice(id)) !== undefined,
       list: (tenantId, pageSize = 100, page = 0) => engine.devices.list(tenantId, pageSize, page),
       state: (id) => engine.actors.deviceState(id),
     };
+    this.users = { add: (user) => engine.addUser(user) };
   }
 
   get logger(): Logger {

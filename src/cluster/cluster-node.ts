@@ -58,6 +58,10 @@ export class ClusterNode {
     return this.#options.nodeId;
   }
 
+  get redis(): ClusterOptions['redis'] {
+    return this.#options.redis;
+  }
+
   async start(): Promise<void> {
     await this.router.start();
     this.#options.actors.on('session', this.#onSession);

@@ -50,28 +50,36 @@ export class DeviceRegistry {
   }
 
   add(input: NewDevice): Device {
-    const id = input.id ?? randomUUID();
-    const accessToken = input.accessToken ?? randomBytes(15).toString('base64url');
-    if (this.#byId.has(id)) throw new RpcError('IOT_ERR_CONFLICT', `a device with id ${id} exists`);
-    if (this.#byToken.has(accessToken)) throw new RpcError('IOT_ERR_CONFLICT', 'a device with this access token exists');
-    const nameKey = `${input.tenantId}\u0000${input.name}`;
-    if (this.#byTenantName.has(nameKey)) throw new RpcError('IOT_ERR_CONFLICT', `a device named "${input.name}" exists in this tenant`);
-    const device: Device = Object.freeze({
-      id,
-      name: input.name,
-      type: input.type ?? 'default',
-      tenantId: input.tenantId,
-      customerId: input.customerId ?? null,
-      accessToken,
-      gateway: input.gateway ?? false,
-      gatewayId: input.gatewayId ?? null,
-      createdTime: Date.now(),
-    });
-    this.#byId.set(id, device);
-    this.#byToken.set(accessToken, device);
+    return this.insert(
+      Object.freeze({
+        id: input.id ?? randomUUID(),
+        name: input.name,
+        type: input.type ?? 'default',
+        tenantId: input.tenantId,
+        customerId: input.customerId ?? null,
+        accessToken: input.accessToken ?? randomBytes(15).toString('base64url'),
+        gateway: input.gateway ?? false,
+        gatewayId: input.gatewayId ?? null,
+        createdTime: Date.now(),
+      }),
+    );
+  }
+
+  /** Adds a device as it is (one another node created); the same uniqueness rules as add(). */
+  insert(device: Device): Device {
+    if (this.#byId.has(device.id)) throw new RpcError('IOT_ERR_CONFLICT', `a device with id ${device.id} exists`);
+    if (this.#byToken.has(device.accessToken)) throw new RpcError('IOT_ERR_CONFLICT', 'a device with this access token exists');
+    const nameKey = `${device.tenantId}\u0000${device.name}`;
+    if (this.#byTenantName.has(nameKey)) throw new RpcError('IOT_ERR_CONFLICT', `a device named "${device.name}" exists in this tenant`);
+    this.#byId.set(device.id, device);
+    this.#byToken.set(device.accessToken, device);
     this.#byTenantName.set(nameKey, device);
     if (device.gatewayId !== null) this.#createdBy.set(device.gatewayId, (this.#createdBy.get(device.gatewayId) ?? 0) + 1);
     return device;
+  }
+
+  *all(): IterableIterator<Device> {
+    yield* this.#byId.values();
   }
 
   get(id: string): Device | undefined {

@@ -56,6 +56,27 @@ export class UserDirectory {
     return this.#byId.get(id);
   }
 
+  /** Forgets a user (a shared write that failed). */
+  remove(email: string): void {
+    const found = this.#byEmail.get(email.toLowerCase());
+    if (found === undefined) return;
+    this.#byEmail.delete(email.toLowerCase());
+    this.#byId.delete(found.user.id);
+  }
+
+  byEmail(email: string): User | undefined {
+    return this.#byEmail.get(email.toLowerCase())?.user;
+  }
+
+  /** The user's scrypt hash (a plain password given to add() is hashed by then). */
+  passwordHashOf(email: string): Promise<string> | undefined {
+    return this.#byEmail.get(email.toLowerCase())?.passwordHash;
+  }
+
+  *all(): IterableIterator<User> {
+    for (const { user } of this.#byEmail.values()) yield user;
+  }
+
   /** The user whose email and password match, or undefined. Takes as long for an unknown email. */
   async authenticate(email: string, password: string): Promise<User | undefined> {
     const found = this.#byEmail.get(email.toLowerCase());

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ActorSystem } from '../actors/system.js';
 import type { HandlerRegistry } from '../client-rpc/handler-registry.js';
-import type { DeviceRegistry } from '../registry/device-registry.js';
+import type { Device, DeviceRegistry } from '../registry/device-registry.js';
 import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
 
 /** What a device transport needs from the engine: no more, so transports stay swappable. */
@@ -13,4 +13,6 @@ export interface TransportContext {
   readonly logger: Logger;
   readonly maxMqttPacketBytes: number;
   readonly maxDevicesPerGateway: number;
+  /** A device made here (a gateway's sub-device) is shared with the other nodes. */
+  shareDevice(device: Device): void;
 }

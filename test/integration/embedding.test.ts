@@ -42,14 +42,14 @@ describe('embedding in an application', () => {
   it('devices added through the library connect and are called like configured ones', async () => {
     const t = await startTestServer();
     cleanups.push(() => t.close());
-    const added = t.server.devices.add({ name: 'Added', tenantId: 'tenant-a', accessToken: 'ADDED' });
+    const added = await t.server.devices.add({ name: 'Added', tenantId: 'tenant-a', accessToken: 'ADDED' });
     expect(t.server.devices.get(added.id)).toEqual(added);
     const device = await connectDevice(t.mqttUrl, 'ADDED');
     cleanups.push(() => void device.end(true));
     await answerRequests(device, () => [1, 2, 3]);
     await expect(t.server.call(added.id, { method: 'list' })).resolves.toEqual([1, 2, 3]);
     expect(t.server.devices.list('tenant-a').data.map((d) => d.id)).toContain(added.id);
-    expect(t.server.devices.remove(added.id)).toBe(true);
+    expect(await t.server.devices.remove(added.id)).toBe(true);
     await expect(t.server.call(added.id, { method: 'list' })).rejects.toMatchObject({ code: 'IOT_ERR_DEVICE_NOT_FOUND' });
   });
 

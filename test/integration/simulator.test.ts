@@ -58,8 +58,8 @@ describe('device simulator', () => {
     const id = idOf(t, 'sim-r-1');
     const device = t.server.devices.get(id)!;
     // Delete and re-add the device: its session is closed by the server, the simulator comes back.
-    t.server.devices.remove(id);
-    t.server.devices.add({ id, name: device.name, tenantId: device.tenantId, accessToken: device.accessToken });
+    await t.server.devices.remove(id);
+    await t.server.devices.add({ id, name: device.name, tenantId: device.tenantId, accessToken: device.accessToken });
     await until(() => simulator.status.reconnects >= 1 && simulator.status.subscribed === 3, 10_000);
     await expect(t.server.call(id, { method: 'echo', params: 'back' })).resolves.toBe('back');
   });

@@ -59,7 +59,7 @@ export const createDeviceRoute = (engine: RpcEngine) =>
       throw new RpcError('IOT_ERR_BAD_REQUEST', `customer ${body.customerId} is not a customer of this tenant`);
     }
     const { additionalInfo, ...fields } = body;
-    const device = engine.devices.add({ ...fields, tenantId, gateway: additionalInfo?.gateway === true, accessToken: body.accessToken ?? searchParams.accessToken });
+    const device = await engine.addDevice({ ...fields, tenantId, gateway: additionalInfo?.gateway === true, accessToken: body.accessToken ?? searchParams.accessToken });
     sendJson(res, 200, view(engine, device, principal));
   });
 
@@ -88,6 +88,6 @@ export const deleteDeviceRoute = (engine: RpcEngine) =>
     requireTenantAdmin(principal);
     const deviceId = params.id!;
     requireDeviceAccess(principal, engine.devices.get(deviceId), deviceId);
-    engine.removeDevice(deviceId);
+    await engine.removeDevice(deviceId);
     sendJson(res, 200, { id: deviceId, deleted: true });
   });

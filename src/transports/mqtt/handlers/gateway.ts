@@ -75,6 +75,7 @@ function connectSubDevice(connection: MqttConnection, name: string): GatewaySubD
         gatewayId: gateway.id,
         accessToken: randomBytes(15).toString('base64url'),
       });
+      connection.context.shareDevice(device);
       logger.info({ gateway: gateway.id, device: device.id, name }, 'device created through its gateway');
     } catch (error) {
       logger.warn({ gateway: gateway.id, name, err: error instanceof RpcError ? error.message : error }, 'gateway could not create a device');

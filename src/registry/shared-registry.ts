@@ -1,0 +1,135 @@
+import type { Logger } from 'pino';
+import { RpcError, isRpcError } from '../errors.js';
+import type { Device, DeviceRegistry, NewDevice } from './device-registry.js';
+import type { RegistryChange, RegistryStore, StoredUser } from './registry-store.js';
+import type { NewUser, User, UserDirectory } from './user-directory.js';
+
+export interface SharedRegistryOptions {
+  readonly store: RegistryStore;
+  readonly devices: DeviceRegistry;
+  readonly users: UserDirectory;
+  readonly logger: Logger;
+  /** A device another node deleted: its sessions here close and its calls fail. */
+  readonly deviceRemoved: (deviceId: string) => void;
+}
+
+/**
+ * Keeps this node's in-memory registry equal to the shared store: changes made
+ * here are decided by the store first; changes made elsewhere arrive as
+ * messages; after a start or an outage the whole store is read again.
+ */
+export class SharedRegistry {
+  readonly #options: SharedRegistryOptions;
+
+  constructor(options: SharedRegistryOptions) {
+    this.#options = options;
+  }
+
+  /** Subscribes to changes, writes the configured devices and users that the store lacks, and reads the rest. */
+  async start(): Promise<void> {
+    const { store, devices, users } = this.#options;
+    await store.onChange((change) => this.#apply(change));
+    for (const device of devices.all()) await ignoreConflict(store.addDevice(device));
+    for (const user of users.all()) await ignoreConflict(store.addUser(await this.#stored(user)));
+    await this.reload();
+  }
+
+  /** Makes the registry here what the store holds (devices removed meanwhile go, new ones come). */
+  async reload(): Promise<void> {
+    const { store, devices, users, logger } = this.#options;
+    const loaded = await store.load();
+    const stored = new Map(loaded.devices.map((d) => [d.id, d]));
+    for (const device of [...devices.all()]) {
+      const current = stored.get(device.id);
+      if (current === undefined || JSON.stringify(current) !== JSON.stringify(device)) this.#drop(device.id, current !== undefined);
+    }
+    for (const device of loaded.devices) {
+      if (devices.get(device.id) !== undefined) continue;
+      try {
+        devices.insert(device);
+      } catch (error) {
+        logger.warn({ err: (error as Error).message, deviceId: device.id }, 'a stored device conflicts with one configured here; the stored one is ignored on this node');
+      }
+    }
+    for (const user of loaded.users) {
+      if (users.byEmail(user.email) === undefined) users.add(user);
+    }
+  }
+
+  async addDevice(input: NewDevice): Promise<Device> {
+    const device = this.#options.devices.add(input);
+    try {
+      await this.#options.store.addDevice(device);
+    } catch (error) {
+      this.#options.devices.remove(device.id);
+      throw storeError(error);
+    }
+    return device;
+  }
+
+  /** A device made here without waiting (a gateway's sub-device): shared in the background, dropped if another node took its name. */
+  share(device: Device): void {
+    this.#options.store.addDevice(device).catch((error: unknown) => {
+      this.#options.logger.warn({ err: (error as Error).message, deviceId: device.id }, 'a device created here could not be shared with the cluster');
+      if (isRpcError(error) && error.code === 'IOT_ERR_CONFLICT') this.#drop(device.id, false);
+    });
+  }
+
+  async removeDevice(device: Device): Promise<void> {
+    await this.#options.store.removeDevice(device).catch((error: unknown) => {
+      throw storeError(error);
+    });
+  }
+
+  async addUser(input: NewUser): Promise<User> {
+    const user = this.#options.users.add(input);
+    try {
+      await this.#options.store.addUser(await this.#stored(user));
+    } catch (error) {
+      this.#options.users.remove(user.email);
+      throw storeError(error);
+    }
+    return user;
+  }
+
+  #apply(change: RegistryChange): void {
+    const { devices, users, logger } = this.#options;
+    try {
+      switch (change.op) {
+        case 'device-added':
+          if (devices.get(change.device.id) === undefined) devices.insert(change.device);
+          return;
+        case 'device-removed':
+          return this.#drop(change.device.id, false);
+        case 'user-added':
+          if (users.byEmail(change.user.email) === undefined) users.add(change.user);
+          return;
+      }
+    } catch (error) {
+      logger.warn({ err: (error as Error).message, change: change.op }, 'a registry change from another node conflicts with this node; reloading');
+      this.reload().catch(() => {});
+    }
+  }
+
+  /** Removes a device here; `replaced` keeps its sessions (it comes back as stored at once). */
+  #drop(deviceId: string, replaced: boolean): void {
+    if (this.#options.devices.remove(deviceId) !== undefined && !replaced) this.#options.deviceRemoved(deviceId);
+  }
+
+  async #stored(user: User): Promise<StoredUser> {
+    return { ...user, passwordHash: await this.#options.users.passwordHashOf(user.email)! };
+  }
+}
+
+async function ignoreConflict(write: Promise<void>): Promise<void> {
+  try {
+    await write;
+  } catch (error) {
+    if (!isRpcError(error) || error.code !== 'IOT_ERR_CONFLICT') throw error;
+  }
+}
+
+function storeError(error: unknown): RpcError {
+  if (isRpcError(error)) return error;
+  return new RpcError('IOT_ERR_UNAVAILABLE', `the device and user store: ${(error as Error).message}`, { cause: error });
+}

@@ -1,0 +1,196 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EngineProcess, writeTestConfig } from '../support/cluster.js';
+import { startRedis, type RedisProcess } from '../support/redis.js';
+import { answerRequests, connectDevice, until } from '../support/server.js';
+
+// Three `iot-rpc serve` processes and one redis-server, all real, on free ports.
+let redis: RedisProcess;
+let nodes: EngineProcess[];
+let token: string;
+beforeAll(async () => {
+  redis = await startRedis();
+  const config = writeTestConfig();
+  nodes = [];
+  for (const id of ['node-1', 'node-2', 'node-3']) nodes.push(await EngineProcess.start(id, redis.url, config));
+  token = await nodes[0]!.login();
+}, 60_000);
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.stop()));
+  await redis.stop();
+});
+
+const [n1, n2, n3] = [0, 1, 2].map((i) => () => nodes[i]!);
+const rpc = (node: EngineProcess, deviceId: string, body: Record<string, unknown>) => node.request('POST', `/api/rpc/twoway/${deviceId}`, token, body);
+const stored = async (node: EngineProcess, rpcId: string) => (await (await node.request('GET', `/api/rpc/persistent/${rpcId}`, token)).json()) as { status: string; response: unknown };
+/** Waits until the node that holds the device's session has registered it (the directory is written as the device connects). */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 150));
+
+describe('a cluster of three engine processes over Redis', () => {
+  it('a REST call to node 1 reaches an MQTT device on node 3 and returns its reply; errors come back with their codes', async () => {
+    const device = await connectDevice(n3().mqtt, 'TOKEN_PLAIN');
+    try {
+      await answerRequests(device, (method, params) => (method === 'silent' ? undefined : { on: 'node-3', method, params }));
+      await settle();
+      const res = await rpc(n1(), 'dev-plain', { method: 'where', params: { x: 1 } });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ on: 'node-3', method: 'where', params: { x: 1 } });
+      const legacy = await n2().request('POST', '/api/plugins/rpc/twoway/dev-plain', token, { method: 'legacy' });
+      expect(await legacy.json()).toEqual({ on: 'node-3', method: 'legacy', params: {} });
+      // The owning node's timeout error crosses Redis as data: same status, code and message.
+      const silent = await rpc(n1(), 'dev-plain', { method: 'silent', timeout: 5000 });
+      expect(silent.status).toBe(504);
+      const body = (await silent.json()) as { code: string; message: string };
+      expect(body.code).toBe('IOT_ERR_NO_REPLY_DELIVERED');
+      expect(body.message).toContain('dev-plain');
+      const oneway = await n2().request('POST', '/api/rpc/oneway/dev-plain', token, { method: 'fire' });
+      expect(oneway.status).toBe(200);
+    } finally {
+      device.end(true);
+    }
+  }, 20_000);
+
+  it('a call for a device that is offline everywhere waits, and reaches it when it connects to another node', async () => {
+    const pending = rpc(n1(), 'dev-a', { method: 'later', timeout: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const device = await connectDevice(n2().mqtt, 'TOKEN_A');
+    try {
+      await answerRequests(device, (method) => ({ method, on: 'node-2' }));
+      const res = await pending;
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ method: 'later', on: 'node-2' });
+    } finally {
+      device.end(true);
+    }
+  }, 20_000);
+
+  it('a persistent call to an offline device is delivered when it connects to node 2', async () => {
+    const res = await rpc(n1(), 'dev-a', { method: 'stored', params: { n: 7 }, persistent: true, timeout: 10_000, expirationTime: Date.now() + 60_000 });
+    expect(res.status).toBe(200);
+    const { rpcId } = (await res.json()) as { rpcId: string };
+    expect((await stored(n3(), rpcId)).status).toBe('QUEUED');
+    const device = await connectDevice(n2().mqtt, 'TOKEN_A');
+    try {
+      await answerRequests(device, (_method, params) => ({ got: params }));
+      await expect.poll(async () => (await stored(n3(), rpcId)).status, { timeout: 5000 }).toBe('SUCCESSFUL');
+      expect((await stored(n1(), rpcId)).response).toEqual({ got: { n: 7 } });
+    } finally {
+      device.end(true);
+    }
+  }, 20_000);
+
+  it('a device that reconnects to another node takes its session along: the old node closes its connection', async () => {
+    const first = await connectDevice(n1().mqtt, 'TOKEN_A', { reconnectPeriod: 0 });
+    const closed = new Promise<void>((resolve) => first.once('close', () => resolve()));
+    await settle();
+    const second = await connectDevice(n3().mqtt, 'TOKEN_A');
+    try {
+      await closed;
+      await answerRequests(second, () => ({ on: 'node-3' }));
+      await settle();
+      const res = await rpc(n2(), 'dev-a', { method: 'whereNow' });
+      expect(await res.json()).toEqual({ on: 'node-3' });
+    } finally {
+      second.end(true);
+      first.end(true);
+    }
+  }, 20_000);
+
+  it('a device created through REST on node 1 is known to nodes 2 and 3, and its deletion too', async () => {
+    const created = await n1().request('POST', '/api/device', token, { name: 'Cluster Made', accessToken: 'TOKEN_CLUSTER_MADE' });
+    expect(created.status).toBe(200);
+    const { id } = (await created.json()) as { id: string };
+    const device = await connectDevice(n3().mqtt, 'TOKEN_CLUSTER_MADE');
+    try {
+      await answerRequests(device, () => ({ made: true }));
+      await settle();
+      expect(await (await rpc(n2(), id, { method: 'hello' })).json()).toEqual({ made: true });
+      const clash = await n2().request('POST', '/api/device', token, { name: 'Cluster Made' });
+      expect(clash.status).toBe(409);
+      const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+      expect((await n2().request('DELETE', `/api/device/${id}`, token)).status).toBe(200);
+      await closed;
+      expect((await n1().request('GET', `/api/device/${id}`, token)).status).toBe(404);
+    } finally {
+      device.end(true);
+    }
+  }, 20_000);
+});
+
+describe('nodes that die, and Redis that goes away', () => {
+  it('kill -9 of the node holding a device mid-call: the caller is answered within its deadline + 1 s; persistent calls resume where the device reconnects', async () => {
+    const spare = await EngineProcess.start('node-4', redis.url, nodes[0]!.configFile);
+    const device = await connectDevice(spare.mqtt, 'TOKEN_PLAIN', { reconnectPeriod: 0 });
+    try {
+      const seen = await answerRequests(device, () => undefined); // receives, never answers
+      await settle();
+      const persistentRes = await rpc(n1(), 'dev-plain', { method: 'mustSurvive', persistent: true, timeout: 10_000, expirationTime: Date.now() + 60_000 });
+      const { rpcId } = (await persistentRes.json()) as { rpcId: string };
+      const started = Date.now();
+      const plain = rpc(n1(), 'dev-plain', { method: 'inFlight', timeout: 8000 });
+      await until(() => seen.some((s) => s.method === 'inFlight') && seen.some((s) => s.method === 'mustSurvive'), 5000);
+      await spare.kill();
+      const res = await plain;
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeLessThan(8000 + 1000);
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_NODE_GONE');
+      device.end(true);
+      // The device comes back on node 2: the call its dead node had sent is sent again there.
+      const back = await connectDevice(n2().mqtt, 'TOKEN_PLAIN');
+      try {
+        await answerRequests(back, (method) => ({ resumed: method }));
+        await expect.poll(async () => (await stored(n3(), rpcId)).status, { timeout: 8000 }).toBe('SUCCESSFUL');
+        expect((await stored(n1(), rpcId)).response).toEqual({ resumed: 'mustSurvive' });
+      } finally {
+        back.end(true);
+      }
+    } finally {
+      device.end(true);
+      await spare.kill();
+    }
+  }, 30_000);
+
+  it('a restart of every node loses no persistent call', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await rpc(nodes[i % 3]!, i % 2 === 0 ? 'dev-a' : 'dev-plain', { method: 'afterRestart', params: { i }, persistent: true, timeout: 10_000, expirationTime: Date.now() + 120_000 });
+      ids.push(((await res.json()) as { rpcId: string }).rpcId);
+    }
+    for (const node of nodes) await node.kill();
+    for (const node of nodes) await node.start();
+    token = await n1().login();
+    for (const id of ids) expect((await stored(n2(), id)).status).toBe('QUEUED');
+    const a = await connectDevice(n3().mqtt, 'TOKEN_A');
+    const plain = await connectDevice(n1().mqtt, 'TOKEN_PLAIN');
+    try {
+      await answerRequests(a, (_m, params) => ({ a: params }));
+      await answerRequests(plain, (_m, params) => ({ plain: params }));
+      for (const id of ids) await expect.poll(async () => (await stored(n2(), id)).status, { timeout: 8000 }).toBe('SUCCESSFUL');
+    } finally {
+      a.end(true);
+      plain.end(true);
+    }
+  }, 60_000);
+
+  it('with Redis gone, nodes serve their own devices, answer calls for others with 503 IOT_ERR_CLUSTER_UNAVAILABLE, and route again once it is back', async () => {
+    const local = await connectDevice(n1().mqtt, 'TOKEN_A');
+    const remote = await connectDevice(n2().mqtt, 'TOKEN_PLAIN');
+    try {
+      await answerRequests(local, () => ({ on: 'node-1' }));
+      await answerRequests(remote, () => ({ on: 'node-2' }));
+      await settle();
+      await redis.stop();
+      expect(await (await rpc(n1(), 'dev-a', { method: 'local' })).json()).toEqual({ on: 'node-1' });
+      const res = await rpc(n1(), 'dev-plain', { method: 'remote' });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_CLUSTER_UNAVAILABLE');
+      redis = await redis.restart();
+      await expect
+        .poll(async () => (await rpc(n1(), 'dev-plain', { method: 'remoteAgain', timeout: 5000 })).status, { timeout: 20_000, interval: 500 })
+        .toBe(200);
+    } finally {
+      local.end(true);
+      remote.end(true);
+    }
+  }, 60_000);
+});
