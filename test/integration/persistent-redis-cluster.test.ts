@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRpcServer } from '../../src/index.js';
+import { EngineProcess, writeTestConfig } from '../support/cluster.js';
 import { startRedisCluster, type RedisClusterProcess } from '../support/redis.js';
 import { USERS, answerRequests, connectDevice, testConfig } from '../support/server.js';
 
@@ -50,6 +51,41 @@ describe('persistent calls in a three-master Redis Cluster', () => {
       expect(done.data.map((c) => c.response)).toEqual([1, 2, 3].map((n) => ({ done: `m${n}`, by: 'dev-plain' })));
     } finally {
       await second.server.close();
+    }
+  }, 60_000);
+
+  it('three engine processes route over the Redis Cluster (sharded pub/sub): calls, stored calls and new devices reach every node', async () => {
+    const config = writeTestConfig();
+    const nodes = [await EngineProcess.start('rc-1', cluster.urls, config), await EngineProcess.start('rc-2', cluster.urls, config), await EngineProcess.start('rc-3', cluster.urls, config)];
+    const [n1, n2, n3] = nodes as [EngineProcess, EngineProcess, EngineProcess];
+    try {
+      const token = await n1.login();
+      const device = await connectDevice(n3.mqtt, 'TOKEN_PLAIN');
+      await answerRequests(device, (method, params) => ({ on: 'rc-3', method, params }));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const res = await n1.request('POST', '/api/rpc/twoway/dev-plain', token, { method: 'acrossShards', params: [1, 2] });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ on: 'rc-3', method: 'acrossShards', params: [1, 2] });
+      device.end(true);
+
+      const stored = await n2.request('POST', '/api/rpc/twoway/dev-a', token, { method: 'waits', persistent: true, timeout: 10_000, expirationTime: Date.now() + 60_000 });
+      const { rpcId } = (await stored.json()) as { rpcId: string };
+      const created = await n1.request('POST', '/api/device', token, { name: 'Sharded', accessToken: 'TOKEN_SHARDED' });
+      const { id } = (await created.json()) as { id: string };
+      const a = await connectDevice(n1.mqtt, 'TOKEN_A');
+      const made = await connectDevice(n2.mqtt, 'TOKEN_SHARDED');
+      try {
+        await answerRequests(a, () => ({ delivered: 'rc-1' }));
+        await answerRequests(made, () => ({ made: 'rc-2' }));
+        await expect.poll(async () => ((await (await n3.request('GET', `/api/rpc/persistent/${rpcId}`, token)).json()) as { status: string }).status, { timeout: 5000 }).toBe('SUCCESSFUL');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(await (await n3.request('POST', `/api/rpc/twoway/${id}`, token, { method: 'hello' })).json()).toEqual({ made: 'rc-2' });
+      } finally {
+        a.end(true);
+        made.end(true);
+      }
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
     }
   }, 60_000);
 });
