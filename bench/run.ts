@@ -14,10 +14,12 @@ import { rpcRest } from './scenarios/rpc-rest.js';
 import { DEVICE_TRANSPORTS, type BenchSettings, type DeviceTransport } from './scenarios/settings.js';
 import { transports } from './scenarios/transports.js';
 import { recovery } from './scenarios/recovery.js';
+import { rpcCluster } from './scenarios/rpc-cluster.js';
 
 const SCENARIOS: Record<string, (s: BenchSettings) => Promise<ScenarioReport>> = {
   'rpc-mqtt': rpcMqtt,
   'rpc-rest': rpcRest,
+  'rpc-cluster': rpcCluster,
   'idle-devices': idleDevices,
   'fixed-rate': fixedRate,
   limit: (s) => baseline('limit', s),

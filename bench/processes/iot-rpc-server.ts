@@ -26,6 +26,7 @@ const server = createRpcServer({
   coapPort: argument('transport', 'mqtt') === 'coap' ? 0 : null,
   logger: false,
   redis: argument('redis', '') || undefined,
+  nodeId: argument('node-id', '') || undefined,
 });
 const addresses = await server.listen();
 

@@ -116,6 +116,11 @@ export class RedisCallStore implements CallStore {
     return (await this.#readMembers(members)).sort((a, b) => a.createdTime - b.createdTime);
   }
 
+  /** How many calls are not in a final status. */
+  countUnfinished(): Promise<number> {
+    return withTimeout(this.#redis.zcard(UNFINISHED));
+  }
+
   async unfinishedByDevice(deviceId: string): Promise<StoredCall[]> {
     const ids = await withTimeout(this.#redis.smembers(`iotrpc:open:${tagOf(deviceId)}`));
     return (await this.#readMany(deviceId, ids)).filter((c) => !isFinal(c)).sort((a, b) => a.createdTime - b.createdTime);

@@ -60,8 +60,16 @@ describe.concurrent('bench scenarios at a tiny size', () => {
 
   it('recovery of persistent calls from Redis', { timeout: 120_000 }, async () => {
     const result = await bench('recovery', ['--calls', '200']);
-    expect(result.figures).toMatchObject({ calls: 200, unfinishedAfter: 200 });
+    expect(result.figures).toMatchObject({ calls: 200, unfinishedAfter: 0 });
     expect(result.figures.fullSeconds).toBeGreaterThan(0);
+    expect(result.figures.deliverSeconds).toBeGreaterThan(0);
+  });
+
+  it('rpc-cluster: calls entering node A for devices on node B, beside a single node', { timeout: 120_000 }, async () => {
+    const result = await bench('rpc-cluster');
+    expectCalls(result.figures.cluster);
+    expectCalls(result.figures.singleNode);
+    expect(result.figures.ownerCpuMicrosPerCall).toBeGreaterThan(0);
   });
 
   it('rpc-rest', { timeout: 120_000 }, async () => {
