@@ -10,6 +10,7 @@ import { MemoryCallStore, PersistentCalls, type CallStore } from './persistence/
 import type { TransportContext } from './transports/transport-context.js';
 import { ClusterNode, type ClusterOptions } from './cluster/cluster-node.js';
 import type { CallRequest } from './actors/index.js';
+import { DeviceEventHub } from './events/device-event-hub.js';
 
 /** The longest a call may wait: setTimeout's limit, about 24.8 days. */
 export const MAX_CALL_TIMEOUT_MS = 2 ** 31 - 1;
@@ -65,6 +66,8 @@ export class RpcEngine implements TransportContext {
   readonly defaultTimeoutMs: number;
   /** With Redis: this node's place in the cluster (directory, inboxes, routing). */
   readonly cluster: ClusterNode | undefined;
+  /** Session and call events of each device, wherever its session is (WebSocket subscriptions). */
+  readonly events: DeviceEventHub;
   /** With Redis: devices and users shared with every node. */
   readonly shared: SharedRegistry | undefined;
 
@@ -84,6 +87,7 @@ export class RpcEngine implements TransportContext {
     this.tokens = new TokenService(config.jwt);
     const node = cluster === undefined ? undefined : new ClusterNode({ ...cluster, actors: this.actors, scheduler: this.scheduler, logger, persistent: () => this.persistent });
     this.cluster = node;
+    this.events = new DeviceEventHub(this.actors, node?.events, node?.nodeId);
     this.shared =
       node &&
       new SharedRegistry({

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { ActorSystemEvents } from './actors/index.js';
 import { createHttpApi, type HttpHandler } from './api/index.js';
+import type { Principal } from './api/auth/token-service.js';
+import { AppSocket } from './api/ws/app-socket.js';
+import { toRpcError } from './errors.js';
 import type { CallingDevice, ClientRpcHandler } from './client-rpc/index.js';
 import { parseConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { RpcEngine, type CallOptions } from './engine.js';
@@ -69,6 +72,7 @@ export class RpcServer {
   readonly #coap: CoapServer;
   readonly #http: HttpHandler;
   readonly #webSockets: WebSocketServer;
+  readonly #appSockets: WebSocketServer;
   readonly #redis: RedisClient | undefined;
   #httpServer: Server | undefined;
   #addresses: ListeningAddresses | undefined;
@@ -91,6 +95,7 @@ export class RpcServer {
       maxPayload: engine.maxMqttPacketBytes,
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
     });
+    this.#appSockets = new WebSocketServer({ noServer: true, maxPayload: engine.maxHttpBodyBytes });
     this.devices = {
       add: (device) => engine.addDevice(device),
       get: (id) => engine.devices.get(id),
@@ -160,6 +165,7 @@ export class RpcServer {
       const coapClosed = this.#coap.close();
       const engineClosed = this.#engine.close();
       for (const client of this.#webSockets.clients) client.close(1001);
+      for (const client of this.#appSockets.clients) client.close(1001);
       httpServer?.closeIdleConnections();
       await mqttClosed;
       await coapClosed;
@@ -189,16 +195,33 @@ export class RpcServer {
     return this.#http;
   }
 
-  /** Upgrades `/mqtt` to MQTT over WebSocket; for an application's own server's `upgrade` event. */
+  /** Upgrades `/mqtt` (MQTT over WebSocket) and `/api/ws` (the applications' WebSocket API); for an application's own server's `upgrade` event. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== '/mqtt') {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/api/ws') return void this.#upgradeAppSocket(req, socket, head, url.searchParams.get('token'));
+    if (url.pathname !== '/mqtt') {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
     this.#webSockets.handleUpgrade(req, socket, head, (ws) => {
       this.#mqtt.acceptWebSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
     });
+  }
+
+  /** A token in the query is verified before the upgrade: a bad one is answered as REST would (401). */
+  async #upgradeAppSocket(req: IncomingMessage, socket: Duplex, head: Buffer, token: string | null): Promise<void> {
+    let principal: Principal | undefined;
+    if (token !== null) {
+      try {
+        principal = await this.#engine.tokens.verifyAccess(token);
+      } catch (error) {
+        const rpcError = toRpcError(error);
+        const body = JSON.stringify(rpcError.toBody());
+        socket.end(`HTTP/1.1 ${rpcError.status} ${STATUS_CODES[rpcError.status]}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        return;
+      }
+    }
+    this.#appSockets.handleUpgrade(req, socket, head, (ws) => new AppSocket(ws, this.#engine, principal));
   }
 
   on<E extends keyof RpcServerEvents>(event: E, listener: (...args: RpcServerEvents[E]) => void): this {

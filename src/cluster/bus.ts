@@ -13,14 +13,17 @@ export class ClusterBus {
   readonly #redis: RedisClient;
   readonly #subscriber: RedisClient;
   readonly #sharded: boolean;
-  readonly #listeners = new Map<string, Listener>();
+  readonly #listeners = new Map<string, Set<Listener>>();
 
   constructor(redis: RedisClient) {
     this.#redis = redis;
     this.#sharded = isCluster(redis);
     // ioredis opens its own subscriber connections per shard for a Cluster.
     this.#subscriber = this.#sharded ? redis : (redis as Redis).duplicate();
-    const deliver = (channel: string | Buffer, message: string | Buffer) => this.#listeners.get(String(channel))?.(String(message));
+    const deliver = (channel: string | Buffer, message: string | Buffer) => {
+      const listeners = this.#listeners.get(String(channel));
+      if (listeners !== undefined) for (const listener of listeners) listener(String(message));
+    };
     this.#subscriber.on(this.#sharded ? 'smessage' : 'message', deliver);
     if (!this.#sharded) this.#subscriber.on('error', () => {}); // reported by the command connection
   }
@@ -35,12 +38,18 @@ export class ClusterBus {
     return withTimeout((this.#sharded ? this.#redis.spublish(channel, message) : (this.#redis as Redis).publish(channel, message)) as Promise<number>);
   }
 
+  /** Adds a listener of the channel (several may listen to one channel; Redis is subscribed once). */
   async subscribe(channel: string, listener: Listener): Promise<void> {
-    this.#listeners.set(channel, listener);
-    await withTimeout(this.#sharded ? this.#subscriber.ssubscribe(channel) : this.#subscriber.subscribe(channel));
+    let listeners = this.#listeners.get(channel);
+    if (listeners === undefined) this.#listeners.set(channel, (listeners = new Set()));
+    listeners.add(listener);
+    if (listeners.size === 1) await withTimeout(this.#sharded ? this.#subscriber.ssubscribe(channel) : this.#subscriber.subscribe(channel));
   }
 
-  async unsubscribe(channel: string): Promise<void> {
+  /** Removes the listener; the last one unsubscribes the channel. */
+  async unsubscribe(channel: string, listener: Listener): Promise<void> {
+    const listeners = this.#listeners.get(channel);
+    if (listeners === undefined || !listeners.delete(listener) || listeners.size > 0) return;
     this.#listeners.delete(channel);
     await withTimeout(this.#sharded ? this.#subscriber.sunsubscribe(channel) : this.#subscriber.unsubscribe(channel));
   }

@@ -60,6 +60,8 @@ export class CallRouter {
   readonly #options: CallRouterOptions;
   readonly #forwarded = new Map<string, RoutedCall>();
   readonly #parked = new Map<string, Set<RoutedCall>>();
+  /** The listener of each device's arrival channel, while calls wait for it. */
+  readonly #arrivalListeners = new Map<string, (text: string) => void>();
   /** Calls this node runs for other nodes, by `<node>\n<id>`, so that their callers can withdraw them. */
   readonly #incoming = new Map<string, AbortController>();
   readonly #watchdog: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => this.#checkNodes() };
@@ -203,9 +205,11 @@ export class CallRouter {
     waiting = new Set([call]);
     this.#parked.set(call.deviceId, waiting);
     const deviceId = call.deviceId;
+    const listener = (text: string) => this.#arrived(deviceId, (JSON.parse(text) as { node: string }).node);
+    this.#arrivalListeners.set(deviceId, listener);
     // Listen for the device's arrival, then look once more: it may have connected while we subscribed.
     this.#options.bus
-      .subscribe(arrivalsOf(deviceId), (text) => this.#arrived(deviceId, (JSON.parse(text) as { node: string }).node))
+      .subscribe(arrivalsOf(deviceId), listener)
       .then(() => this.#options.directory.owner(deviceId))
       .then((owner) => {
         if (owner !== null && owner !== this.#options.nodeId && this.#parked.has(deviceId)) this.#arrived(deviceId, owner);
@@ -217,7 +221,7 @@ export class CallRouter {
     const waiting = this.#parked.get(deviceId);
     if (waiting === undefined) return;
     this.#parked.delete(deviceId);
-    this.#options.bus.unsubscribe(arrivalsOf(deviceId)).catch(() => {});
+    this.#stopWatchingArrivals(deviceId);
     for (const call of waiting) {
       if (call.phase !== 'parked') continue;
       const { scheduler } = this.#options;
@@ -226,6 +230,13 @@ export class CallRouter {
       if (node === this.#options.nodeId) void this.#route(call);
       else void this.#forward(call, node);
     }
+  }
+
+  #stopWatchingArrivals(deviceId: string): void {
+    const listener = this.#arrivalListeners.get(deviceId);
+    if (listener === undefined) return;
+    this.#arrivalListeners.delete(deviceId);
+    this.#options.bus.unsubscribe(arrivalsOf(deviceId), listener).catch(() => {});
   }
 
   #withdraw(call: RoutedCall): void {
@@ -242,7 +253,7 @@ export class CallRouter {
       waiting?.delete(call);
       if (waiting?.size === 0) {
         this.#parked.delete(call.deviceId);
-        this.#options.bus.unsubscribe(arrivalsOf(call.deviceId)).catch(() => {});
+        this.#stopWatchingArrivals(call.deviceId);
       }
     }
     call.phase = 'settled';

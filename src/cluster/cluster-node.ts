@@ -4,6 +4,7 @@ import type { PersistentCalls, StoredCall } from '../persistence/index.js';
 import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
 import { ClusterBus } from './bus.js';
 import { CallRouter } from './call-router.js';
+import { DeviceEventRelay } from './device-event-relay.js';
 import { arrivalsOf, inboxOf, type InboxMessage } from './messages.js';
 import type { RedisClient } from './redis-connection.js';
 import { SessionDirectory } from './session-directory.js';
@@ -34,6 +35,7 @@ export class ClusterNode {
   readonly bus: ClusterBus;
   readonly directory: SessionDirectory;
   readonly router: CallRouter;
+  readonly events: DeviceEventRelay;
   readonly #options: ClusterNodeOptions;
   readonly #renewal: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => void this.#renewAll() };
   #renewing = false;
@@ -52,6 +54,7 @@ export class ClusterNode {
       logger: options.logger,
       onControl: (message) => this.#onControl(message),
     });
+    this.events = new DeviceEventRelay(options.nodeId, options.leaseMs, this.bus, this.router, options.scheduler, options.logger);
   }
 
   get nodeId(): string {
@@ -76,6 +79,7 @@ export class ClusterNode {
     this.#options.redis.off('ready', this.#onRedisReady);
     if (this.#renewal.key >= 0) this.#options.scheduler.cancel(this.#renewal.key, this.#renewal);
     this.router.close();
+    this.events.close();
     // The sessions here are closing: their entries go now, not when their leases run out.
     const devices = [...this.#options.actors.sessionDevices()];
     await Promise.all(devices.map((id) => this.directory.release(id).catch(() => {})));
@@ -137,6 +141,8 @@ export class ClusterNode {
         return void this.#options.persistent().resumeDevice(message.deviceId);
       case 'withdraw':
         return this.#options.persistent().withdraw(message.rpcId);
+      case 'watch':
+        return this.events.watchedElsewhere(message.deviceId);
     }
   }
 

@@ -29,6 +29,8 @@ export type InboxMessage =
   | { readonly t: 'resume'; readonly deviceId: string }
   /** Persistent call `rpcId` was deleted: stop delivering it. */
   | { readonly t: 'withdraw'; readonly rpcId: string }
+  /** A node watches this device's events (renewed every third of a lease). */
+  | { readonly t: 'watch'; readonly deviceId: string }
   /** Are you there? (the publish's receiver count answers) */
   | { readonly t: 'ping' };
 
@@ -42,4 +44,5 @@ export type ReplyMessage =
 
 export const inboxOf = (nodeId: string) => `iotrpc:inbox:{n:${nodeId}}`;
 export const repliesOf = (nodeId: string) => `iotrpc:replies:{n:${nodeId}}`;
+export const eventsOf = (deviceId: string) => `iotrpc:events:{d:${deviceId}}`;
 export const arrivalsOf = (deviceId: string) => `iotrpc:arrivals:{d:${deviceId}}`;

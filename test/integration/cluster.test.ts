@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppSocketClient } from '../support/app-socket-client.js';
 import { EngineProcess, writeTestConfig } from '../support/cluster.js';
 import { startRedis, type RedisProcess } from '../support/redis.js';
 import { answerRequests, connectDevice, until } from '../support/server.js';
@@ -46,6 +47,31 @@ describe('a cluster of three engine processes over Redis', () => {
       expect(oneway.status).toBe(200);
     } finally {
       device.end(true);
+    }
+  }, 20_000);
+
+  it('the WebSocket API on node 1: calls reach a device on node 3, and a subscription sees its sessions and calls made through node 2', async () => {
+    const app = await AppSocketClient.open(n1().http, token);
+    try {
+      const sub = await app.command({ cmdId: 'watch', type: 'subscribe', deviceId: 'dev-plain' });
+      expect(sub.result).toMatchObject({ subscribed: 'dev-plain' });
+      const device = await connectDevice(n3().mqtt, 'TOKEN_PLAIN');
+      try {
+        await answerRequests(device, (method) => ({ method, on: 'node-3' }));
+        expect(await app.next((f) => f.cmdId === 'watch' && f.event === 'connected')).toMatchObject({ node: 'node-3', transport: 'mqtt' });
+        await app.next((f) => f.cmdId === 'watch' && f.event === 'subscribed');
+        const answer = await app.command({ cmdId: 1, type: 'rpc', deviceId: 'dev-plain', method: 'overWs' });
+        expect(answer).toEqual({ cmdId: 1, result: { method: 'overWs', on: 'node-3' } });
+        await settle();
+        expect(await (await rpc(n2(), 'dev-plain', { method: 'viaNode2' })).json()).toEqual({ method: 'viaNode2', on: 'node-3' });
+        const replied = await app.next((f) => f.cmdId === 'watch' && f.event === 'call' && (f.call as { method: string; status: string }).method === 'viaNode2' && (f.call as { status: string }).status === 'replied');
+        expect(replied).toMatchObject({ deviceId: 'dev-plain', node: 'node-3' });
+      } finally {
+        device.end(true);
+      }
+      expect(await app.next((f) => f.cmdId === 'watch' && f.event === 'disconnected')).toMatchObject({ node: 'node-3' });
+    } finally {
+      app.close();
     }
   }, 20_000);
 

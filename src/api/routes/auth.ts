@@ -3,7 +3,7 @@ import type { RpcEngine } from '../../engine.js';
 import { RpcError } from '../../errors.js';
 import type { RouteHandler } from '../http-api.js';
 import { readJsonBody, sendError, sendJson } from '../http-io.js';
-import { describeIssues } from './rpc.js';
+import { describeIssues } from '../rpc-request.js';
 
 const loginSchema = z.object({ username: z.string().min(1), password: z.string().min(1) });
 const refreshSchema = z.object({ refreshToken: z.string().min(1) });

@@ -6,7 +6,7 @@ import type { Principal } from '../auth/token-service.js';
 import { authenticate, requireDeviceAccess, requireTenantAdmin } from '../access.js';
 import type { RouteHandler } from '../http-api.js';
 import { readJsonBody, sendError, sendJson } from '../http-io.js';
-import { describeIssues } from './rpc.js';
+import { describeIssues } from '../rpc-request.js';
 
 const newDeviceSchema = z.object({
   id: z.string().min(1).max(255).optional(),

@@ -6,7 +6,7 @@ import type { Principal } from '../auth/token-service.js';
 import { authenticate, requireDeviceAccess, requireTenantAdmin } from '../access.js';
 import type { RouteHandler } from '../http-api.js';
 import { sendError, sendJson } from '../http-io.js';
-import { describeIssues } from './rpc.js';
+import { describeIssues } from '../rpc-request.js';
 
 const querySchema = z.object({
   pageSize: z.coerce.number().int().min(1).max(1000).default(10),

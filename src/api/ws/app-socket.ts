@@ -1,0 +1,149 @@
+import type { WebSocket } from 'ws';
+import type { RpcEngine } from '../../engine.js';
+import { RpcError, toRpcError } from '../../errors.js';
+import type { DeviceEvent } from '../../events/device-event.js';
+import { requireDeviceAccess } from '../access.js';
+import type { Principal } from '../auth/token-service.js';
+import { runRpc } from '../rpc-request.js';
+
+type CmdId = string | number;
+
+/** A subscriber that reads slower than its device's events arrive is let go rather than buffered without end. */
+const MAX_BUFFERED_BYTES = 8 * 2 ** 20;
+/** A connection that has not authenticated by then is closed. */
+const AUTH_WAIT_MS = 10_000;
+const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_TOO_SLOW = 4008;
+
+/**
+ * One application's WebSocket (SPEC.md, WebSocket API for applications):
+ * `rpc`, `subscribe` and `unsubscribe` frames, each with the caller's
+ * `cmdId`, under the same access rules as REST. The JWT is verified once
+ * (query parameter or first `auth` frame); the connection closes when it
+ * expires unless a new `auth` frame came first.
+ */
+export class AppSocket {
+  readonly #ws: WebSocket;
+  readonly #engine: RpcEngine;
+  #principal: Principal | undefined;
+  #expiry: ReturnType<typeof setTimeout> | undefined;
+  readonly #subscriptions = new Map<CmdId, () => void>();
+  readonly #calls = new Map<CmdId, AbortController>();
+
+  constructor(ws: WebSocket, engine: RpcEngine, principal: Principal | undefined) {
+    this.#ws = ws;
+    this.#engine = engine;
+    if (principal !== undefined) this.#authenticated(principal);
+    else this.#expiry = setTimeout(() => this.#ws.close(CLOSE_UNAUTHORIZED, 'no auth frame'), AUTH_WAIT_MS);
+    ws.on('message', (data, isBinary) => void this.#onFrame(isBinary ? undefined : data.toString()));
+    ws.on('close', () => this.#closed());
+    ws.on('error', () => ws.terminate());
+  }
+
+  async #onFrame(text: string | undefined): Promise<void> {
+    let frame: Record<string, unknown>;
+    try {
+      if (text === undefined) throw new RpcError('IOT_ERR_BAD_REQUEST', 'frames are JSON text, not binary');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (error) {
+        throw new RpcError('IOT_ERR_INVALID_JSON', (error as Error).message);
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RpcError('IOT_ERR_BAD_REQUEST', 'a frame is a JSON object');
+      frame = parsed as Record<string, unknown>;
+    } catch (error) {
+      return this.#send({ cmdId: null, error: errorOf(error) });
+    }
+    const cmdId = frame.cmdId;
+    const id: CmdId | null = typeof cmdId === 'string' || (typeof cmdId === 'number' && Number.isFinite(cmdId)) ? cmdId : null;
+    try {
+      if ('auth' in frame) return await this.#auth(id, frame.auth);
+      if (id === null) throw new RpcError('IOT_ERR_BAD_REQUEST', 'cmdId: a string or a number is required');
+      const principal = this.#principal;
+      if (principal === undefined) throw new RpcError('IOT_ERR_UNAUTHORIZED', 'send {"auth":{"token":"<jwt>"}} first, or connect with ?token=<jwt>');
+      if (principal.expiresAt <= Date.now()) throw new RpcError('IOT_ERR_TOKEN_EXPIRED');
+      switch (frame.type) {
+        case 'rpc':
+          return await this.#rpc(id, principal, frame);
+        case 'subscribe':
+          return this.#subscribe(id, principal, frame.deviceId);
+        case 'unsubscribe':
+          return this.#unsubscribe(id);
+        default:
+          throw new RpcError('IOT_ERR_BAD_REQUEST', `type: expected "rpc", "subscribe" or "unsubscribe", got ${JSON.stringify(frame.type) ?? 'nothing'}`);
+      }
+    } catch (error) {
+      this.#send({ cmdId: id, error: errorOf(error) });
+    }
+  }
+
+  async #auth(id: CmdId | null, auth: unknown): Promise<void> {
+    const token = typeof auth === 'object' && auth !== null ? (auth as { token?: unknown }).token : undefined;
+    if (typeof token !== 'string' || token.length === 0) throw new RpcError('IOT_ERR_BAD_REQUEST', 'auth.token: a JWT is required');
+    const principal = await this.#engine.tokens.verifyAccess(token);
+    this.#authenticated(principal);
+    this.#send({ cmdId: id, result: { user: principal.email, expiresAt: principal.expiresAt } });
+  }
+
+  #authenticated(principal: Principal): void {
+    this.#principal = principal;
+    clearTimeout(this.#expiry);
+    const ms = Math.min(principal.expiresAt - Date.now(), 2 ** 31 - 1);
+    this.#expiry = setTimeout(() => this.#ws.close(CLOSE_UNAUTHORIZED, 'token expired'), Math.max(0, ms));
+  }
+
+  async #rpc(id: CmdId, principal: Principal, frame: Record<string, unknown>): Promise<void> {
+    if (this.#calls.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already in use by a call under way`);
+    const { deviceId, oneway, cmdId: _cmdId, type: _type, ...body } = frame;
+    if (typeof deviceId !== 'string' || deviceId.length === 0) throw new RpcError('IOT_ERR_BAD_REQUEST', 'deviceId: a string is required');
+    if (oneway !== undefined && typeof oneway !== 'boolean') throw new RpcError('IOT_ERR_BAD_REQUEST', 'oneway: a boolean is expected');
+    const controller = new AbortController();
+    this.#calls.set(id, controller);
+    try {
+      const outcome = await runRpc(this.#engine, principal, deviceId, oneway === true, body, controller.signal);
+      this.#send({ cmdId: id, result: outcome.persistent ? { rpcId: outcome.rpcId } : oneway === true ? null : outcome.result });
+    } finally {
+      this.#calls.delete(id);
+    }
+  }
+
+  #subscribe(id: CmdId, principal: Principal, deviceId: unknown): void {
+    if (typeof deviceId !== 'string' || deviceId.length === 0) throw new RpcError('IOT_ERR_BAD_REQUEST', 'deviceId: a string is required');
+    if (this.#subscriptions.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already a subscription`);
+    requireDeviceAccess(principal, this.#engine.devices.get(deviceId), deviceId);
+    const unwatch = this.#engine.events.watch(deviceId, (event) => this.#event(id, event));
+    this.#subscriptions.set(id, unwatch);
+    this.#send({ cmdId: id, result: { subscribed: deviceId, state: this.#engine.actors.deviceState(deviceId) } });
+  }
+
+  #unsubscribe(id: CmdId): void {
+    const unwatch = this.#subscriptions.get(id);
+    if (unwatch === undefined) throw new RpcError('IOT_ERR_NOT_FOUND', `no subscription with cmdId ${id}`);
+    unwatch();
+    this.#subscriptions.delete(id);
+    this.#send({ cmdId: id, result: { unsubscribed: true } });
+  }
+
+  #event(id: CmdId, event: DeviceEvent): void {
+    this.#send({ cmdId: id, ...event });
+  }
+
+  #send(frame: Record<string, unknown>): void {
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    if (this.#ws.bufferedAmount > MAX_BUFFERED_BYTES) return void this.#ws.close(CLOSE_TOO_SLOW, 'reading too slowly');
+    this.#ws.send(JSON.stringify(frame));
+  }
+
+  #closed(): void {
+    clearTimeout(this.#expiry);
+    for (const unwatch of this.#subscriptions.values()) unwatch();
+    this.#subscriptions.clear();
+    for (const controller of this.#calls.values()) controller.abort();
+  }
+}
+
+function errorOf(error: unknown): { status: number; code: string; message: string } {
+  const rpcError = toRpcError(error);
+  return { status: rpcError.status, code: rpcError.code, message: rpcError.message };
+}

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppSocketClient } from '../support/app-socket-client.js';
+import { USERS, answerRequests, connectDevice, startTestServer, type TestServer } from '../support/server.js';
+
+let t: TestServer;
+let tenantToken: string;
+beforeAll(async () => {
+  t = await startTestServer();
+  tenantToken = await t.login(USERS.tenant);
+});
+afterAll(() => t.close());
+
+describe('the WebSocket API for applications (/api/ws)', () => {
+  it('a two-way call with the token in the query: the device\'s reply comes back under the cmdId', async () => {
+    const device = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN');
+    const app = await AppSocketClient.open(t.httpUrl, tenantToken);
+    try {
+      await answerRequests(device, (method, params) => ({ method, params }));
+      const answer = await app.command({ cmdId: 1, type: 'rpc', deviceId: 'dev-plain', method: 'getTemp', params: { unit: 'C' }, timeout: 5000 });
+      expect(answer).toEqual({ cmdId: 1, result: { method: 'getTemp', params: { unit: 'C' } } });
+      const oneway = await app.command({ cmdId: 'ow', type: 'rpc', deviceId: 'dev-plain', method: 'blink', oneway: true });
+      expect(oneway).toEqual({ cmdId: 'ow', result: null });
+      const stored = await app.command({ cmdId: 3, type: 'rpc', deviceId: 'dev-plain', method: 'later', persistent: true, timeout: 5000 });
+      expect((stored.result as { rpcId: string }).rpcId).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      app.close();
+      device.end(true);
+    }
+  });
+
+  it('a token in a first auth frame; commands before it, bad JSON, bad frames and unknown devices get error frames', async () => {
+    const app = await AppSocketClient.open(t.httpUrl);
+    try {
+      const early = await app.command({ cmdId: 1, type: 'rpc', deviceId: 'dev-plain', method: 'x' });
+      expect(early.error).toMatchObject({ status: 401, code: 'IOT_ERR_UNAUTHORIZED' });
+      const auth = await app.command({ cmdId: 'a', auth: { token: tenantToken } });
+      expect(auth.result).toMatchObject({ user: USERS.tenant.email });
+      app.send('{not json');
+      expect((await app.next((f) => f.cmdId === null)).error).toMatchObject({ status: 400, code: 'IOT_ERR_INVALID_JSON' });
+      app.send({ type: 'rpc', deviceId: 'dev-plain', method: 'x' });
+      expect((await app.next((f) => f.cmdId === null)).error).toMatchObject({ code: 'IOT_ERR_BAD_REQUEST', message: expect.stringContaining('cmdId') });
+      expect((await app.command({ cmdId: 2, type: 'dance' })).error).toMatchObject({ status: 400, code: 'IOT_ERR_BAD_REQUEST' });
+      expect((await app.command({ cmdId: 3, type: 'rpc', deviceId: 'nope', method: 'x' })).error).toMatchObject({ status: 404, code: 'IOT_ERR_DEVICE_NOT_FOUND' });
+      expect((await app.command({ cmdId: 4, type: 'rpc', deviceId: 'dev-plain', method: '' })).error).toMatchObject({ status: 400, code: 'IOT_ERR_BAD_REQUEST' });
+      expect((await app.command({ cmdId: 5, type: 'rpc', deviceId: 'dev-b', method: 'x' })).error).toMatchObject({ status: 404 });
+      const offline = await app.command({ cmdId: 6, type: 'rpc', deviceId: 'dev-a', method: 'x', timeout: 5000 }, 8000);
+      expect(offline.error).toMatchObject({ status: 504, code: 'IOT_ERR_DEVICE_OFFLINE' });
+    } finally {
+      app.close();
+    }
+  }, 15_000);
+
+  it('the same access rules as REST: a customer user reaches only its customer\'s devices; a bad token is refused with 401 before the upgrade', async () => {
+    const customer = await AppSocketClient.open(t.httpUrl, await t.login(USERS.customer));
+    try {
+      expect((await customer.command({ cmdId: 1, type: 'rpc', deviceId: 'dev-plain', method: 'x' })).error).toMatchObject({ status: 403, code: 'IOT_ERR_FORBIDDEN' });
+      expect((await customer.command({ cmdId: 2, type: 'subscribe', deviceId: 'dev-plain' })).error).toMatchObject({ status: 403 });
+    } finally {
+      customer.close();
+    }
+    const sysadmin = await AppSocketClient.open(t.httpUrl, await t.login(USERS.sysadmin));
+    try {
+      expect((await sysadmin.command({ cmdId: 1, type: 'rpc', deviceId: 'dev-a', method: 'x' })).error).toMatchObject({ status: 403 });
+    } finally {
+      sysadmin.close();
+    }
+    await expect(AppSocketClient.open(t.httpUrl, 'not-a-jwt')).rejects.toThrow('HTTP 401');
+  });
+
+  it('subscribe streams the device\'s session events and every status of every call; unsubscribe ends the stream', async () => {
+    const app = await AppSocketClient.open(t.httpUrl, tenantToken);
+    try {
+      const sub = await app.command({ cmdId: 's1', type: 'subscribe', deviceId: 'dev-a' });
+      expect(sub.result).toMatchObject({ subscribed: 'dev-a', state: 'offline' });
+      const device = await connectDevice(t.mqttUrl, 'TOKEN_A');
+      await answerRequests(device, () => ({ ok: true }));
+      expect(await app.next((f) => f.cmdId === 's1' && f.event === 'connected')).toMatchObject({ deviceId: 'dev-a', transport: 'mqtt' });
+      await app.next((f) => f.cmdId === 's1' && f.event === 'subscribed');
+      await expect(t.server.call('dev-a', { method: 'watched' })).resolves.toEqual({ ok: true });
+      const statuses: string[] = [];
+      for (;;) {
+        const f = await app.next((x) => x.cmdId === 's1' && x.event === 'call');
+        const call = f.call as { method: string; status: string };
+        expect(call.method).toBe('watched');
+        statuses.push(call.status);
+        if (call.status === 'replied') break;
+      }
+      // Sent at once (the device is subscribed); the reply may overtake the PUBACK, then `delivered` is skipped.
+      expect(statuses[0]).toBe('sent');
+      expect(statuses.at(-1)).toBe('replied');
+      expect(statuses.every((s) => ['sent', 'delivered', 'replied'].includes(s))).toBe(true);
+      expect((await app.command({ cmdId: 's1', type: 'unsubscribe' })).result).toEqual({ unsubscribed: true });
+      device.end(true);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(app.frames.filter((f) => f.event === 'disconnected')).toEqual([]);
+      expect((await app.command({ cmdId: 's1', type: 'unsubscribe' })).error).toMatchObject({ code: 'IOT_ERR_NOT_FOUND' });
+    } finally {
+      app.close();
+    }
+  });
+
+  it('closing the socket withdraws its calls under way', async () => {
+    const device = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN');
+    const app = await AppSocketClient.open(t.httpUrl, tenantToken);
+    try {
+      const seen = await answerRequests(device, () => undefined);
+      const outcomes: string[] = [];
+      t.server.on('call', (e) => e.method === 'abandoned' && outcomes.push(e.status));
+      app.send({ cmdId: 1, type: 'rpc', deviceId: 'dev-plain', method: 'abandoned', timeout: 30_000 });
+      await expect.poll(() => seen.length).toBe(1);
+      app.close();
+      await expect.poll(() => outcomes).toContain('deleted');
+    } finally {
+      device.end(true);
+    }
+  });
+});
