@@ -110,7 +110,8 @@ export class RpcEngine implements TransportContext {
     });
     // Persistent calls follow their device: delivered by the node that holds its session.
     this.actors.on('session', ({ deviceId, state }) => {
-      if (state === 'connected') void this.persistent.resumeDevice(deviceId);
+      // In a cluster the node resumes them once the device's directory entry is its own (ClusterNode).
+      if (state === 'connected' && node === undefined) void this.persistent.resumeDevice(deviceId);
       else if (state === 'disconnected') queueMicrotask(() => this.hasSession(deviceId) || this.persistent.handOff(deviceId));
     });
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;

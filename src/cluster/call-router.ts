@@ -24,7 +24,10 @@ const WATCHDOG_MS = 1000;
 /** A call moved on more often than this waits for the device to settle somewhere. */
 const MAX_HOPS = 3;
 
-type Phase = 'routing' | 'forwarded' | 'parked' | 'settled';
+type Phase = 'routing' | 'forwarded' | 'parked' | 'here' | 'settled';
+
+/** The abort reason of a call whose device left this node: it is routed again, not failed. */
+const MOVED = Symbol('moved');
 
 /** A call that entered this node for a device whose session is not here. */
 class RoutedCall implements DeadlineTarget {
@@ -32,6 +35,10 @@ class RoutedCall implements DeadlineTarget {
   node = '';
   hops = 0;
   key = -1;
+  /** The node that last answered `moved` for it: the directory may still name it for a while. */
+  movedFrom = '';
+  /** While it runs here: withdraws it from the actors. */
+  controller: AbortController | undefined;
   detachAbort: (() => void) | undefined;
 
   constructor(
@@ -54,7 +61,9 @@ class RoutedCall implements DeadlineTarget {
  * here; otherwise it goes to the owning node's inbox (found in the session
  * directory) and its reply comes back on this node's reply channel. A call for
  * a device that has no session anywhere waits (parked) until the device
- * connects to some node, or its deadline passes. Errors cross as data.
+ * connects to some node, or its deadline passes. A call still pending when its
+ * device leaves the node it runs on is routed again, to wherever the device
+ * goes. Errors cross as data.
  */
 export class CallRouter {
   readonly #options: CallRouterOptions;
@@ -64,6 +73,9 @@ export class CallRouter {
   readonly #arrivalListeners = new Map<string, (text: string) => void>();
   /** Calls this node runs for other nodes, by `<node>\n<id>`, so that their callers can withdraw them. */
   readonly #incoming = new Map<string, AbortController>();
+  /** The keys of #incoming, and the calls that entered here and run here, by device: they move when it leaves. */
+  readonly #incomingByDevice = new Map<string, Set<string>>();
+  readonly #here = new Map<string, Set<RoutedCall>>();
   readonly #watchdog: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => this.#checkNodes() };
   #sequence = 0;
   #closed = false;
@@ -89,6 +101,7 @@ export class CallRouter {
     for (const call of [...this.#forwarded.values()]) this.#fail(call, 'IOT_ERR_SHUTTING_DOWN', '');
     for (const calls of [...this.#parked.values()]) for (const call of [...calls]) this.#fail(call, 'IOT_ERR_SHUTTING_DOWN', '');
     for (const controller of this.#incoming.values()) controller.abort(new RpcError('IOT_ERR_SHUTTING_DOWN'));
+    // Calls running here are answered by the actor system as it closes.
   }
 
   /** Whether the device has a session on this node. */
@@ -98,7 +111,6 @@ export class CallRouter {
   }
 
   call(deviceId: string, request: CallRequest): Promise<unknown> {
-    if (this.isLocal(deviceId)) return this.#options.actors.call(deviceId, request);
     if (this.#closed) return Promise.reject(new RpcError('IOT_ERR_SHUTTING_DOWN'));
     if (request.signal?.aborted === true) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
     return new Promise((resolve, reject) => {
@@ -116,7 +128,15 @@ export class CallRouter {
 
   /** The device connected here: calls waiting for it run now. */
   deviceArrivedHere(deviceId: string): void {
-    if (this.#parked.has(deviceId)) this.#arrived(deviceId, this.#options.nodeId);
+    if (this.#parked.has(deviceId)) this.#arrived(deviceId, this.#options.nodeId, false);
+  }
+
+  /** The device's session left this node: its calls pending here are routed again (callers elsewhere are told `moved`). */
+  deviceLeft(deviceId: string): void {
+    const here = this.#here.get(deviceId);
+    if (here !== undefined) for (const call of [...here]) call.controller?.abort(MOVED);
+    const incoming = this.#incomingByDevice.get(deviceId);
+    if (incoming !== undefined) for (const key of [...incoming]) this.#incoming.get(key)?.abort(MOVED);
   }
 
   /** Tells the node holding the device's session (if another, and alive); false when there is none. */
@@ -154,8 +174,37 @@ export class CallRouter {
   }
 
   #runHere(call: RoutedCall): void {
-    this.#settle(call);
-    this.#options.actors.call(call.deviceId, call.request).then(call.resolve, call.reject);
+    const { scheduler, actors } = this.#options;
+    if (call.key >= 0) scheduler.cancel(call.key, call);
+    call.key = -1; // the actors answer at the deadline
+    call.phase = 'here';
+    const controller = new AbortController();
+    call.controller = controller;
+    let here = this.#here.get(call.deviceId);
+    if (here === undefined) this.#here.set(call.deviceId, (here = new Set()));
+    here.add(call);
+    const leave = () => {
+      here.delete(call);
+      if (here.size === 0 && this.#here.get(call.deviceId) === here) this.#here.delete(call.deviceId);
+      call.controller = undefined;
+    };
+    actors.call(call.deviceId, { ...call.request, signal: controller.signal }).then(
+      (value) => {
+        leave();
+        this.#settle(call);
+        call.resolve(value);
+      },
+      (error: RpcError) => {
+        leave();
+        if (controller.signal.reason === MOVED && !this.#closed && call.phase === 'here') {
+          call.hops++;
+          call.key = scheduler.schedule(call.request.deadline + NODE_ANSWER_GRACE_MS, call);
+          return void this.#route(call);
+        }
+        this.#settle(call);
+        call.reject(error);
+      },
+    );
   }
 
   async #forward(call: RoutedCall, owner: string): Promise<void> {
@@ -205,24 +254,34 @@ export class CallRouter {
     waiting = new Set([call]);
     this.#parked.set(call.deviceId, waiting);
     const deviceId = call.deviceId;
-    const listener = (text: string) => this.#arrived(deviceId, (JSON.parse(text) as { node: string }).node);
+    const listener = (text: string) => this.#arrived(deviceId, (JSON.parse(text) as { node: string }).node, false);
     this.#arrivalListeners.set(deviceId, listener);
     // Listen for the device's arrival, then look once more: it may have connected while we subscribed.
     this.#options.bus
       .subscribe(arrivalsOf(deviceId), listener)
       .then(() => this.#options.directory.owner(deviceId))
       .then((owner) => {
-        if (owner !== null && owner !== this.#options.nodeId && this.#parked.has(deviceId)) this.#arrived(deviceId, owner);
+        if (owner !== null && owner !== this.#options.nodeId && this.#parked.has(deviceId)) this.#arrived(deviceId, owner, true);
       })
       .catch((error: unknown) => this.#options.logger.debug({ err: (error as Error).message, deviceId }, 'cannot watch for the device; its calls wait for their deadline'));
   }
 
-  #arrived(deviceId: string, node: string): void {
+  /**
+   * The device is at `node`: its waiting calls go there. When only the directory
+   * says so (`fromDirectory`), a call that node just sent back (`moved`) keeps
+   * waiting for a real arrival: the entry may be stale.
+   */
+  #arrived(deviceId: string, node: string, fromDirectory: boolean): void {
     const waiting = this.#parked.get(deviceId);
     if (waiting === undefined) return;
-    this.#parked.delete(deviceId);
-    this.#stopWatchingArrivals(deviceId);
-    for (const call of waiting) {
+    const going = fromDirectory ? [...waiting].filter((c) => c.movedFrom !== node) : [...waiting];
+    if (going.length === 0) return;
+    for (const call of going) waiting.delete(call);
+    if (waiting.size === 0) {
+      this.#parked.delete(deviceId);
+      this.#stopWatchingArrivals(deviceId);
+    }
+    for (const call of going) {
       if (call.phase !== 'parked') continue;
       const { scheduler } = this.#options;
       scheduler.cancel(call.key, call);
@@ -240,6 +299,7 @@ export class CallRouter {
   }
 
   #withdraw(call: RoutedCall): void {
+    if (call.phase === 'here') return void call.controller?.abort(new RpcError('IOT_ERR_CALL_DELETED', 'the caller aborted it'));
     if (call.phase === 'forwarded') {
       this.#options.bus.publish(inboxOf(call.node), JSON.stringify({ t: 'cancel', id: call.id, from: this.#options.nodeId } satisfies InboxMessage)).catch(() => {});
     }
@@ -290,6 +350,7 @@ export class CallRouter {
       case 'moved':
         this.#forwarded.delete(call.id);
         call.hops++;
+        call.movedFrom = call.node;
         return void this.#route(call);
     }
   }
@@ -344,10 +405,17 @@ export class CallRouter {
     const send = (reply: ReplyMessage) => {
       this.#options.bus.publish(replies, JSON.stringify(reply)).catch((error: unknown) => this.#options.logger.warn({ err: (error as Error).message, node: message.from }, 'could not return a reply to the calling node'));
     };
-    if (!this.isLocal(message.deviceId) || this.#closed) return send({ t: 'moved', id: message.id });
+    if (!this.isLocal(message.deviceId) || this.#closed) {
+      // The directory named this node, wrongly: its entry goes, so that the caller does not come back.
+      this.#options.directory.release(message.deviceId).catch(() => {});
+      return send({ t: 'moved', id: message.id });
+    }
     const key = `${message.from}\n${message.id}`;
     const controller = new AbortController();
     this.#incoming.set(key, controller);
+    let keys = this.#incomingByDevice.get(message.deviceId);
+    if (keys === undefined) this.#incomingByDevice.set(message.deviceId, (keys = new Set()));
+    keys.add(key);
     this.#options.actors
       .call(message.deviceId, {
         method: message.method,
@@ -361,11 +429,16 @@ export class CallRouter {
       .then(
         (value) => send({ t: 'reply', id: message.id, value }),
         (error: unknown) => {
+          if (controller.signal.reason === MOVED) return send({ t: 'moved', id: message.id });
           const rpcError = toRpcError(error);
           send({ t: 'error', id: message.id, error: { code: rpcError.code, message: rpcError.message } });
         },
       )
-      .finally(() => this.#incoming.delete(key));
+      .finally(() => {
+        this.#incoming.delete(key);
+        keys.delete(key);
+        if (keys.size === 0 && this.#incomingByDevice.get(message.deviceId) === keys) this.#incomingByDevice.delete(message.deviceId);
+      });
   }
 }
 

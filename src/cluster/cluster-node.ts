@@ -38,6 +38,8 @@ export class ClusterNode {
   readonly events: DeviceEventRelay;
   readonly #options: ClusterNodeOptions;
   readonly #renewal: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => void this.#renewAll() };
+  /** Sessions here whose claim never reached the directory (Redis was away): claimed, not renewed, when it is back. */
+  readonly #unclaimed = new Set<string>();
   #renewing = false;
   #closed = false;
 
@@ -111,6 +113,8 @@ export class ClusterNode {
       // A takeover on this node reports the old session's end just before the new one: only a real departure releases.
       queueMicrotask(() => {
         if (this.router.isLocal(deviceId) || this.#closed) return;
+        this.#unclaimed.delete(deviceId);
+        this.router.deviceLeft(deviceId);
         this.directory.release(deviceId).catch((error: unknown) => this.#options.logger.debug({ err: (error as Error).message, deviceId }, 'directory release failed; the lease runs out'));
       });
     }
@@ -118,24 +122,38 @@ export class ClusterNode {
 
   readonly #onRedisReady = (): void => void this.#renewAll();
 
-  /** The device's entry names this node; the node that held it closes its session; callers waiting for the device come. */
+  /**
+   * The device's entry names this node; the node that held it closes its
+   * session; callers waiting for the device come. Then its stored calls are
+   * resumed: after the claim, so that a call stored meanwhile elsewhere is
+   * either read here or its node finds this one in the directory.
+   */
   async #claim(deviceId: string): Promise<void> {
     try {
       const previous = await this.directory.claim(deviceId);
+      this.#unclaimed.delete(deviceId);
       if (previous !== null) {
         await this.bus.publish(inboxOf(previous), JSON.stringify({ t: 'takeover', deviceId, node: this.nodeId } satisfies InboxMessage));
       }
       await this.bus.publish(arrivalsOf(deviceId), JSON.stringify({ node: this.nodeId }));
     } catch (error) {
-      // Redis is away: the session works here, and the next renewal registers it.
+      // Redis is away: the session works here, and is claimed when Redis is back.
+      if (this.router.isLocal(deviceId)) this.#unclaimed.add(deviceId);
       this.#options.logger.debug({ err: (error as Error).message, deviceId }, 'could not register the session in the directory yet');
+    } finally {
+      if (this.router.isLocal(deviceId)) void this.#options.persistent().resumeDevice(deviceId);
     }
   }
 
   #onControl(message: Exclude<InboxMessage, { t: 'call' | 'cancel' | 'ping' }>): void {
     switch (message.t) {
       case 'takeover':
-        if (message.node !== this.nodeId) this.#options.actors.closeSession(message.deviceId, 'takeover');
+        // A takeover that arrives after the device came back here is stale: the directory decides.
+        if (message.node === this.nodeId) return;
+        this.directory.owner(message.deviceId).then(
+          (owner) => owner !== this.nodeId && this.#options.actors.closeSession(message.deviceId, 'takeover'),
+          () => this.#options.actors.closeSession(message.deviceId, 'takeover'),
+        );
         return;
       case 'resume':
         return void this.#options.persistent().resumeDevice(message.deviceId);
@@ -158,7 +176,10 @@ export class ClusterNode {
     if (this.#renewal.key >= 0) this.#options.scheduler.cancel(this.#renewal.key, this.#renewal);
     this.#renewal.key = -1;
     try {
-      const devices = [...this.#options.actors.sessionDevices()];
+      if (!this.bus.ready) return; // tried again at the next renewal, or at once when Redis is ready
+      const unclaimed = [...this.#unclaimed].filter((id) => this.router.isLocal(id));
+      for (let i = 0; i < unclaimed.length; i += RENEW_BATCH) await Promise.all(unclaimed.slice(i, i + RENEW_BATCH).map((id) => this.#claim(id)));
+      const devices = [...this.#options.actors.sessionDevices()].filter((id) => !this.#unclaimed.has(id));
       for (let i = 0; i < devices.length; i += RENEW_BATCH) {
         const batch = devices.slice(i, i + RENEW_BATCH);
         const outcomes = await Promise.all(batch.map((id) => this.directory.renew(id)));

@@ -12,11 +12,20 @@ export const REDIS_OP_TIMEOUT_MS = 3000;
 export function connectRedis(urls: string, onError: (error: Error) => void = () => {}): RedisClient {
   const seeds = parseRedisUrls(urls);
   const first = new URL(seeds[0]!);
+  // A cluster's nodes share the first seed's credentials and TLS (rediss://).
   const redis =
     seeds.length > 1
       ? new Cluster(
           seeds.map((u) => ({ host: new URL(u).hostname, port: Number(new URL(u).port || 6379) })),
-          { shardedSubscribers: true, redisOptions: { maxRetriesPerRequest: 3, password: first.password || undefined } },
+          {
+            shardedSubscribers: true,
+            redisOptions: {
+              maxRetriesPerRequest: 3,
+              username: decodeURIComponent(first.username) || undefined,
+              password: decodeURIComponent(first.password) || undefined,
+              tls: first.protocol === 'rediss:' ? {} : undefined,
+            },
+          },
         )
       : new Redis(seeds[0]!, { maxRetriesPerRequest: 3 });
   let last = '';

@@ -131,6 +131,12 @@ export class PersistentCalls implements DeadlineTarget {
       setTimeout(() => void this.resumeDevice(deviceId, Math.min(STORE_RETRY_MAX_MS, backoffMs * 2)), backoffMs).unref();
       return;
     }
+    // Those SENT, DELIVERED or TIMEOUT elsewhere are queued again first, so that all go out oldest first.
+    try {
+      calls = await Promise.all(calls.map((call) => (call.status === 'QUEUED' || this.#delivering.has(call.id) ? call : this.#write(call, 'QUEUED'))));
+    } catch (error) {
+      this.#options.logger.warn({ err: (error as Error).message, deviceId }, 'persistent calls: store unavailable; the deliveries retry');
+    }
     for (const call of calls) {
       if (!this.#options.isLocal(deviceId)) return;
       this.#start(call);
@@ -161,7 +167,13 @@ export class PersistentCalls implements DeadlineTarget {
   async delete(call: StoredCall): Promise<StoredCall> {
     // From now on nothing but DELETED is written for it here, whatever its delivery is doing.
     this.#finished.add(call.id);
-    const deleted = await this.#store(() => this.#write(call, 'DELETED'));
+    let deleted: StoredCall;
+    try {
+      deleted = await this.#store(() => this.#write(call, 'DELETED'));
+    } catch (error) {
+      this.#finished.delete(call.id); // not deleted: its delivery goes on
+      throw error;
+    }
     this.withdraw(call.id);
     if (!this.#delivering.has(call.id)) this.#finished.delete(call.id);
     this.#options.withdrawElsewhere?.(deleted).catch((error: unknown) => this.#options.logger.warn({ err: (error as Error).message, rpcId: call.id }, 'could not tell the delivering node that a call was deleted'));
@@ -282,7 +294,10 @@ export class PersistentCalls implements DeadlineTarget {
     if (this.#finished.has(call.id) && status !== 'DELETED') return Promise.resolve(next);
     if (isFinal(next) && this.#delivering.has(call.id)) this.#finished.add(call.id);
     const previous = this.#writes.get(call.id) ?? Promise.resolve();
-    const written = previous.then(() => this.#options.store.update(next));
+    const written = previous.then(async () => {
+      // Refused: the store holds a final status another node wrote (EXPIRED, DELETED…); nothing more is written here.
+      if (!(await this.#options.store.update(next)) && this.#delivering.has(call.id)) this.#finished.add(call.id);
+    });
     const settled = written.then(
       () => {},
       () => {},

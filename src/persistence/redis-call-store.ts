@@ -14,6 +14,7 @@ import { isFinal, type CallPage, type CallQuery, type CallStore, type StoredCall
  *   iotrpc:rpc:<rpcId>                    rpcId → deviceId (to find a call by id alone)
  *   iotrpc:unfinished-by-expiry           sorted set of "<device>\n<rpcId>" not final, by expirationTime
  *   iotrpc:finished                       sorted set of "<device>\n<rpcId>" by the time they finished
+ *   iotrpc:purge-lock                     the node removing calls past retention
  *
  * A status change and the device's open set are written by one script, which
  * refuses to replace a final status (SUCCESSFUL, EXPIRED, FAILED, DELETED, a
@@ -131,18 +132,31 @@ export class RedisCallStore implements CallStore {
     return this.#readMembers(members);
   }
 
+  /** In batches; one node at a time (a lock), since every node runs the hourly sweep. */
   async purgeFinishedBefore(before: number): Promise<number> {
-    const members = await withTimeout(this.#redis.zrangebyscore('iotrpc:finished', '-inf', before));
-    for (const member of members) {
-      const [deviceId, id] = splitMember(member);
-      const call = await this.#read(deviceId, id);
-      const tag = tagOf(deviceId);
-      await withTimeout(this.#redis.multi().del(`iotrpc:call:${tag}:${id}`).zrem(`iotrpc:calls:${tag}`, id).srem(`iotrpc:open:${tag}`, id).exec());
-      if (call?.requestUUID != null) await withTimeout(this.#redis.del(`iotrpc:uuid:${tag}:${call.requestUUID}`));
-      await withTimeout(this.#redis.del(`iotrpc:rpc:${id}`));
-      await withTimeout(this.#redis.zrem('iotrpc:finished', member));
+    const token = `${process.pid}-${Math.random()}`;
+    if ((await withTimeout(this.#redis.set(PURGE_LOCK, token, 'PX', PURGE_LOCK_MS, 'NX'))) === null) return 0;
+    let removed = 0;
+    try {
+      for (;;) {
+        const members = await withTimeout(this.#redis.zrangebyscore('iotrpc:finished', '-inf', before, 'LIMIT', 0, PURGE_BATCH));
+        if (members.length === 0) return removed;
+        await Promise.all(members.map((member) => this.#purge(member)));
+        removed += members.length;
+      }
+    } finally {
+      if ((await this.#redis.get(PURGE_LOCK).catch(() => null)) === token) await this.#redis.del(PURGE_LOCK).catch(() => {});
     }
-    return members.length;
+  }
+
+  async #purge(member: string): Promise<void> {
+    const [deviceId, id] = splitMember(member);
+    const call = await this.#read(deviceId, id);
+    const tag = tagOf(deviceId);
+    await withTimeout(this.#redis.multi().del(`iotrpc:call:${tag}:${id}`).zrem(`iotrpc:calls:${tag}`, id).srem(`iotrpc:open:${tag}`, id).exec());
+    if (call?.requestUUID != null) await withTimeout(this.#redis.del(`iotrpc:uuid:${tag}:${call.requestUUID}`));
+    await withTimeout(this.#redis.del(`iotrpc:rpc:${id}`));
+    await withTimeout(this.#redis.zrem('iotrpc:finished', member));
   }
 
   /** The calls the members name; members whose call is gone or final are dropped from the index. */
@@ -186,6 +200,9 @@ return 1
 `;
 
 const UNFINISHED = 'iotrpc:unfinished-by-expiry';
+const PURGE_LOCK = 'iotrpc:purge-lock';
+const PURGE_LOCK_MS = 600_000;
+const PURGE_BATCH = 1000;
 const tagOf = (deviceId: string) => `{d:${deviceId}}`;
 const splitMember = (member: string): [string, string] => {
   const at = member.lastIndexOf('\n');

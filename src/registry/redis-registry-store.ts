@@ -62,8 +62,9 @@ export class RedisRegistryStore implements RegistryStore {
     });
   }
 
+  /** Once the store has the change, telling the others is best effort: a node that missed it reads the store again after its next outage. */
   async #publish(change: RegistryChange): Promise<void> {
-    await this.#bus.publish(CHANGES, JSON.stringify(change));
+    await this.#bus.publish(CHANGES, JSON.stringify(change)).catch(() => {});
   }
 }
 

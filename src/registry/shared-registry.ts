@@ -20,6 +20,8 @@ export interface SharedRegistryOptions {
  */
 export class SharedRegistry {
   readonly #options: SharedRegistryOptions;
+  /** Devices made here while the store was unreachable: written before the next reload, not dropped by it. */
+  readonly #unshared = new Map<string, Device>();
 
   constructor(options: SharedRegistryOptions) {
     this.#options = options;
@@ -37,6 +39,15 @@ export class SharedRegistry {
   /** Makes the registry here what the store holds (devices removed meanwhile go, new ones come). */
   async reload(): Promise<void> {
     const { store, devices, users, logger } = this.#options;
+    for (const device of [...this.#unshared.values()]) {
+      try {
+        await store.addDevice(device);
+        this.#unshared.delete(device.id);
+      } catch (error) {
+        if (!isRpcError(error) || error.code !== 'IOT_ERR_CONFLICT') throw error;
+        this.#unshared.delete(device.id); // another node took its name meanwhile: the stored one wins below
+      }
+    }
     const loaded = await store.load();
     const stored = new Map(loaded.devices.map((d) => [d.id, d]));
     for (const device of [...devices.all()]) {
@@ -51,8 +62,12 @@ export class SharedRegistry {
         logger.warn({ err: (error as Error).message, deviceId: device.id }, 'a stored device conflicts with one configured here; the stored one is ignored on this node');
       }
     }
+    // A user is the stored one on every node (same id, so tokens issued by one node refresh on another).
     for (const user of loaded.users) {
-      if (users.byEmail(user.email) === undefined) users.add(user);
+      const local = users.byEmail(user.email);
+      if (local !== undefined && local.id === user.id) continue;
+      if (local !== undefined) users.remove(user.email);
+      users.add(user);
     }
   }
 
@@ -72,6 +87,7 @@ export class SharedRegistry {
     this.#options.store.addDevice(device).catch((error: unknown) => {
       this.#options.logger.warn({ err: (error as Error).message, deviceId: device.id }, 'a device created here could not be shared with the cluster');
       if (isRpcError(error) && error.code === 'IOT_ERR_CONFLICT') this.#drop(device.id, false);
+      else this.#unshared.set(device.id, device);
     });
   }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppSocketClient } from '../support/app-socket-client.js';
 import { EngineProcess, writeTestConfig } from '../support/cluster.js';
 import { startRedis, type RedisProcess } from '../support/redis.js';
-import { answerRequests, connectDevice, until } from '../support/server.js';
+import { USERS, answerRequests, connectDevice, until } from '../support/server.js';
 
 // Three `iot-rpc serve` processes and one redis-server, all real, on free ports.
 let redis: RedisProcess;
@@ -120,6 +120,31 @@ describe('a cluster of three engine processes over Redis', () => {
       first.end(true);
     }
   }, 20_000);
+
+  it('a call waiting on node 1 for a device that is connected there but not subscribed follows the device to node 3', async () => {
+    const idle = await connectDevice(n1().mqtt, 'TOKEN_A', { reconnectPeriod: 0 });
+    await settle();
+    const pending = rpc(n2(), 'dev-a', { method: 'follow', timeout: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const moved = await connectDevice(n3().mqtt, 'TOKEN_A');
+    try {
+      await answerRequests(moved, (method) => ({ method, on: 'node-3' }));
+      const res = await pending;
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ method: 'follow', on: 'node-3' });
+    } finally {
+      moved.end(true);
+      idle.end(true);
+    }
+  }, 20_000);
+
+  it('users are the same on every node: a refresh token issued by node 1 is honoured by node 2', async () => {
+    const login = await fetch(`${n1().http}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USERS.customer.email, password: USERS.customer.password }) });
+    const { refreshToken } = (await login.json()) as { refreshToken: string };
+    const refreshed = await fetch(`${n2().http}/api/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken }) });
+    expect(refreshed.status).toBe(200);
+    expect(Object.keys((await refreshed.json()) as object).sort()).toEqual(['refreshToken', 'token']);
+  });
 
   it('a device created through REST on node 1 is known to nodes 2 and 3, and its deletion too', async () => {
     const created = await n1().request('POST', '/api/device', token, { name: 'Cluster Made', accessToken: 'TOKEN_CLUSTER_MADE' });

@@ -1,0 +1,83 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRpcServer, type RpcServer } from '../../src/index.js';
+import { startRedis, type RedisProcess } from '../support/redis.js';
+import { answerRequests, connectDevice, testConfig } from '../support/server.js';
+
+// Two engines in this process on one real redis-server: the router's edge cases, observed from Redis's own counters.
+let redis: RedisProcess;
+let a: RpcServer;
+let b: RpcServer;
+let mqttA: string;
+beforeAll(async () => {
+  redis = await startRedis();
+  const start = async (nodeId: string) => {
+    const server = createRpcServer({ config: testConfig({ cluster: { leaseMs: 3000 } }), httpPort: null, mqttPort: 0, coapPort: null, logger: false, redis: redis.url, nodeId });
+    const { mqttPort } = await server.listen();
+    return { server, mqtt: `mqtt://127.0.0.1:${mqttPort}` };
+  };
+  const first = await start('route-a');
+  a = first.server;
+  mqttA = first.mqtt;
+  b = (await start('route-b')).server;
+});
+afterAll(async () => {
+  await a.close();
+  await b.close();
+  await redis.stop();
+});
+
+async function publishCount(client: Redis): Promise<number> {
+  const stats = await client.info('commandstats');
+  return Number(/cmdstat_publish:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+}
+
+describe('routing through the session directory', () => {
+  it('a stale entry naming a live node without the session: the call waits for the device, without bouncing between nodes', async () => {
+    const client = new Redis(redis.url);
+    try {
+      await client.set('iotrpc:dir:{d:dev-plain}', 'route-a', 'PX', 60_000);
+      const before = await publishCount(client);
+      const started = Date.now();
+      await expect(b.call('dev-plain', { method: 'nobody', timeout: 2000 })).rejects.toMatchObject({ code: 'IOT_ERR_DEVICE_OFFLINE' });
+      expect(Date.now() - started).toBeLessThan(2000 + 1000);
+      // One forward, its `moved`, and a few housekeeping messages: not thousands of round trips.
+      expect((await publishCount(client)) - before).toBeLessThan(20);
+      expect(await client.get('iotrpc:dir:{d:dev-plain}')).toBeNull();
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('withdrawing a routed call (AbortSignal) answers IOT_ERR_CALL_DELETED and the device never answers it', async () => {
+    const device = await connectDevice(mqttA, 'TOKEN_PLAIN');
+    try {
+      const seen = await answerRequests(device, () => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const controller = new AbortController();
+      const call = b.call('dev-plain', { method: 'withdrawn', timeout: 10_000, signal: controller.signal });
+      await expect.poll(() => seen.length).toBe(1);
+      const outcomes: string[] = [];
+      a.on('call', (e) => e.method === 'withdrawn' && outcomes.push(e.status));
+      controller.abort();
+      await expect(call).rejects.toMatchObject({ code: 'IOT_ERR_CALL_DELETED' });
+      await expect.poll(() => outcomes).toContain('deleted');
+    } finally {
+      device.end(true);
+    }
+  });
+
+  it('library onStatus is told the statuses of a call that runs on another node', async () => {
+    const device = await connectDevice(mqttA, 'TOKEN_A');
+    try {
+      await answerRequests(device, () => ({ ok: 1 }));
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const statuses: string[] = [];
+      await expect(b.call('dev-a', { method: 'statuses', onStatus: (s) => statuses.push(s) })).resolves.toEqual({ ok: 1 });
+      expect(statuses[0]).toBe('sent');
+      expect(statuses.at(-1)).toBe('replied');
+    } finally {
+      device.end(true);
+    }
+  });
+});
