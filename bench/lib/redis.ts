@@ -8,6 +8,8 @@ export interface RedisServer {
   readonly url: string;
   readonly port: number;
   stop(): Promise<void>;
+  /** kill -9: no shutdown save; only what the append-only file holds survives. */
+  kill(): Promise<void>;
   /** Starts it again on the same port with the same data. */
   restart(): Promise<RedisServer>;
 }
@@ -24,6 +26,10 @@ export async function startRedisServer(port?: number, dir?: string): Promise<Red
     port,
     async stop() {
       child.kill('SIGTERM');
+      await exited;
+    },
+    async kill() {
+      child.kill('SIGKILL');
       await exited;
     },
     restart: () => startRedisServer(port, dir),

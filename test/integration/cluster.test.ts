@@ -223,14 +223,17 @@ describe('nodes that die, and Redis that goes away', () => {
     }
   }, 60_000);
 
-  it('with Redis gone, nodes serve their own devices, answer calls for others with 503 IOT_ERR_CLUSTER_UNAVAILABLE, and route again once it is back', async () => {
+  it('with Redis gone (kill -9), nodes serve their own devices, answer calls for others with 503 IOT_ERR_CLUSTER_UNAVAILABLE, and route again once it is back, with every acknowledged persistent call', async () => {
     const local = await connectDevice(n1().mqtt, 'TOKEN_A');
     const remote = await connectDevice(n2().mqtt, 'TOKEN_PLAIN');
     try {
       await answerRequests(local, () => ({ on: 'node-1' }));
       await answerRequests(remote, () => ({ on: 'node-2' }));
       await settle();
-      await redis.stop();
+      // Acknowledged by Redis just before it is killed (appendfsync always): it must be there after the restart.
+      const accepted = await rpc(n3(), 'gw-1', { method: 'acknowledged', persistent: true, timeout: 10_000, expirationTime: Date.now() + 120_000 });
+      const { rpcId } = (await accepted.json()) as { rpcId: string };
+      await redis.kill();
       expect(await (await rpc(n1(), 'dev-a', { method: 'local' })).json()).toEqual({ on: 'node-1' });
       const res = await rpc(n1(), 'dev-plain', { method: 'remote' });
       expect(res.status).toBe(503);
@@ -239,6 +242,7 @@ describe('nodes that die, and Redis that goes away', () => {
       await expect
         .poll(async () => (await rpc(n1(), 'dev-plain', { method: 'remoteAgain', timeout: 5000 })).status, { timeout: 20_000, interval: 500 })
         .toBe(200);
+      expect((await stored(n2(), rpcId)).status).toBe('QUEUED');
     } finally {
       local.end(true);
       remote.end(true);
