@@ -108,12 +108,13 @@ export class RpcEngine implements TransportContext {
       withdrawElsewhere: node && ((call) => node.withdrawElsewhere(call)),
       ownedElsewhere: node && ((deviceIds) => node.ownedElsewhere(deviceIds)),
     });
-    // Persistent calls follow their device: delivered by the node that holds its session.
-    this.actors.on('session', ({ deviceId, state }) => {
-      // In a cluster the node resumes them once the device's directory entry is its own (ClusterNode).
-      if (state === 'connected' && node === undefined) void this.persistent.resumeDevice(deviceId);
-      else if (state === 'disconnected') queueMicrotask(() => this.hasSession(deviceId) || this.persistent.handOff(deviceId));
-    });
+    // Persistent calls are delivered by the node that holds the device's session: here, from its next session on.
+    // In a cluster the node resumes them once the directory entry is its own, and hands them off when the device leaves (ClusterNode).
+    if (node === undefined) {
+      this.actors.on('session', ({ deviceId, state }) => {
+        if (state === 'connected') void this.persistent.resumeDevice(deviceId);
+      });
+    }
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
     this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;

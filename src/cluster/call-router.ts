@@ -13,6 +13,12 @@ export interface CallRouterOptions {
   readonly directory: SessionDirectory;
   readonly scheduler: DeadlineScheduler;
   readonly logger: Logger;
+  /**
+   * Whether the device is this node's: it has a session here, or had one a
+   * moment ago (an HTTP device between two polls, a quick reconnect). Its
+   * calls run here and wait in its queue.
+   */
+  readonly isPresent: (deviceId: string) => boolean;
   /** Inbox messages that are not about calls (takeover, resume, withdraw). */
   readonly onControl: (message: Exclude<InboxMessage, { t: 'call' | 'cancel' | 'ping' }>) => void;
 }
@@ -158,7 +164,7 @@ export class CallRouter {
   async #route(call: RoutedCall): Promise<void> {
     if (call.phase === 'settled') return;
     call.phase = 'routing';
-    if (this.isLocal(call.deviceId)) return this.#runHere(call);
+    if (this.#options.isPresent(call.deviceId)) return this.#runHere(call);
     const { bus, directory, nodeId } = this.#options;
     if (!bus.ready) return this.#fail(call, 'IOT_ERR_CLUSTER_UNAVAILABLE', call.deviceId);
     let owner: string | null;
@@ -168,7 +174,7 @@ export class CallRouter {
       return this.#fail(call, 'IOT_ERR_CLUSTER_UNAVAILABLE', call.deviceId);
     }
     if (call.phase !== 'routing') return;
-    if (this.isLocal(call.deviceId)) return this.#runHere(call);
+    if (this.#options.isPresent(call.deviceId)) return this.#runHere(call);
     if (owner === null || owner === nodeId || call.hops >= MAX_HOPS) return this.#park(call);
     await this.#forward(call, owner);
   }
@@ -405,7 +411,7 @@ export class CallRouter {
     const send = (reply: ReplyMessage) => {
       this.#options.bus.publish(replies, JSON.stringify(reply)).catch((error: unknown) => this.#options.logger.warn({ err: (error as Error).message, node: message.from }, 'could not return a reply to the calling node'));
     };
-    if (!this.isLocal(message.deviceId) || this.#closed) {
+    if (!this.#options.isPresent(message.deviceId) || this.#closed) {
       // The directory named this node, wrongly: its entry goes, so that the caller does not come back.
       this.#options.directory.release(message.deviceId).catch(() => {});
       return send({ t: 'moved', id: message.id });

@@ -25,6 +25,19 @@ export interface ClusterNodeOptions extends ClusterOptions {
 
 const RENEW_BATCH = 1000;
 
+/** Fires when a device that lost its session here has not come back within the grace period. */
+class LeaveTimer implements DeadlineTarget {
+  key = -1;
+  constructor(
+    readonly deviceId: string,
+    readonly leave: (deviceId: string) => void,
+  ) {}
+  onDeadline(): void {
+    this.key = -1;
+    this.leave(this.deviceId);
+  }
+}
+
 /**
  * One engine's place in a cluster (DESIGN.md): it registers the sessions of
  * its devices in the directory and keeps their leases, closes a session whose
@@ -40,6 +53,14 @@ export class ClusterNode {
   readonly #renewal: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => void this.#renewAll() };
   /** Sessions here whose claim never reached the directory (Redis was away): claimed, not renewed, when it is back. */
   readonly #unclaimed = new Set<string>();
+  /**
+   * Devices this node holds: a session here, or one that ended less than a
+   * lease ago and may come back, as an HTTP
+   * device does between polls. Their calls stay here meanwhile; a device
+   * that connects elsewhere (takeover) or stays away longer leaves.
+   */
+  readonly #present = new Set<string>();
+  readonly #leaving = new Map<string, LeaveTimer>();
   #renewing = false;
   #closed = false;
 
@@ -54,6 +75,7 @@ export class ClusterNode {
       directory: this.directory,
       scheduler: options.scheduler,
       logger: options.logger,
+      isPresent: (deviceId) => this.#present.has(deviceId) || this.router.isLocal(deviceId),
       onControl: (message) => this.#onControl(message),
     });
     this.events = new DeviceEventRelay(options.nodeId, options.leaseMs, this.bus, this.router, options.scheduler, options.logger);
@@ -80,10 +102,11 @@ export class ClusterNode {
     this.#options.actors.off('session', this.#onSession);
     this.#options.redis.off('ready', this.#onRedisReady);
     if (this.#renewal.key >= 0) this.#options.scheduler.cancel(this.#renewal.key, this.#renewal);
+    for (const timer of this.#leaving.values()) this.#options.scheduler.cancel(timer.key, timer);
     this.router.close();
     this.events.close();
     // The sessions here are closing: their entries go now, not when their leases run out.
-    const devices = [...this.#options.actors.sessionDevices()];
+    const devices = [...new Set([...this.#options.actors.sessionDevices(), ...this.#present])];
     await Promise.all(devices.map((id) => this.directory.release(id).catch(() => {})));
     await this.bus.close();
   }
@@ -107,18 +130,47 @@ export class ClusterNode {
   readonly #onSession = (event: SessionEvent): void => {
     const { deviceId } = event;
     if (event.state === 'connected') {
+      this.#stayed(deviceId);
       this.router.deviceArrivedHere(deviceId);
-      void this.#claim(deviceId);
+      if (this.#present.has(deviceId) && !this.#unclaimed.has(deviceId)) {
+        void this.#options.persistent().resumeDevice(deviceId); // back within the grace period: the entry is still ours
+      } else {
+        this.#present.add(deviceId);
+        void this.#claim(deviceId);
+      }
     } else if (event.state === 'disconnected') {
-      // A takeover on this node reports the old session's end just before the new one: only a real departure releases.
+      // A takeover on this node reports the old session's end just before the new one: only a real departure counts.
       queueMicrotask(() => {
-        if (this.router.isLocal(deviceId) || this.#closed) return;
-        this.#unclaimed.delete(deviceId);
-        this.router.deviceLeft(deviceId);
-        this.directory.release(deviceId).catch((error: unknown) => this.#options.logger.debug({ err: (error as Error).message, deviceId }, 'directory release failed; the lease runs out'));
+        if (this.router.isLocal(deviceId) || this.#closed || this.#leaving.has(deviceId) || !this.#present.has(deviceId)) return;
+        const timer = new LeaveTimer(deviceId, (id) => this.#leave(id));
+        timer.key = this.#options.scheduler.schedule(Date.now() + this.#options.leaseMs, timer);
+        this.#leaving.set(deviceId, timer);
       });
     }
   };
+
+  #stayed(deviceId: string): void {
+    const timer = this.#leaving.get(deviceId);
+    if (timer === undefined) return;
+    this.#leaving.delete(deviceId);
+    if (timer.key >= 0) this.#options.scheduler.cancel(timer.key, timer);
+  }
+
+  /** The device is not this node's any more: its calls here follow it, its stored calls wait for it, its entry goes. */
+  #leave(deviceId: string): void {
+    this.#stayed(deviceId);
+    if (this.router.isLocal(deviceId) || !this.#present.delete(deviceId)) return;
+    this.#unclaimed.delete(deviceId);
+    this.router.deviceLeft(deviceId);
+    this.#options.persistent().handOff(deviceId);
+    this.directory.release(deviceId).catch((error: unknown) => this.#options.logger.debug({ err: (error as Error).message, deviceId }, 'directory release failed; the lease runs out'));
+  }
+
+  /** The device's session moved to another node: closed here, and it leaves at once. */
+  #movedAway(deviceId: string): void {
+    this.#options.actors.closeSession(deviceId, 'takeover');
+    queueMicrotask(() => this.#leave(deviceId));
+  }
 
   readonly #onRedisReady = (): void => void this.#renewAll();
 
@@ -138,7 +190,7 @@ export class ClusterNode {
       await this.bus.publish(arrivalsOf(deviceId), JSON.stringify({ node: this.nodeId }));
     } catch (error) {
       // Redis is away: the session works here, and is claimed when Redis is back.
-      if (this.router.isLocal(deviceId)) this.#unclaimed.add(deviceId);
+      if (this.#present.has(deviceId)) this.#unclaimed.add(deviceId);
       this.#options.logger.debug({ err: (error as Error).message, deviceId }, 'could not register the session in the directory yet');
     } finally {
       if (this.router.isLocal(deviceId)) void this.#options.persistent().resumeDevice(deviceId);
@@ -151,8 +203,8 @@ export class ClusterNode {
         // A takeover that arrives after the device came back here is stale: the directory decides.
         if (message.node === this.nodeId) return;
         this.directory.owner(message.deviceId).then(
-          (owner) => owner !== this.nodeId && this.#options.actors.closeSession(message.deviceId, 'takeover'),
-          () => this.#options.actors.closeSession(message.deviceId, 'takeover'),
+          (owner) => owner !== this.nodeId && this.#movedAway(message.deviceId),
+          () => this.#movedAway(message.deviceId),
         );
         return;
       case 'resume':
@@ -177,14 +229,14 @@ export class ClusterNode {
     this.#renewal.key = -1;
     try {
       if (!this.bus.ready) return; // tried again at the next renewal, or at once when Redis is ready
-      const unclaimed = [...this.#unclaimed].filter((id) => this.router.isLocal(id));
+      const unclaimed = [...this.#unclaimed].filter((id) => this.#present.has(id));
       for (let i = 0; i < unclaimed.length; i += RENEW_BATCH) await Promise.all(unclaimed.slice(i, i + RENEW_BATCH).map((id) => this.#claim(id)));
-      const devices = [...this.#options.actors.sessionDevices()].filter((id) => !this.#unclaimed.has(id));
+      const devices = [...this.#present].filter((id) => !this.#unclaimed.has(id));
       for (let i = 0; i < devices.length; i += RENEW_BATCH) {
         const batch = devices.slice(i, i + RENEW_BATCH);
         const outcomes = await Promise.all(batch.map((id) => this.directory.renew(id)));
         batch.forEach((deviceId, k) => {
-          if (outcomes[k] === 'lost') this.#options.actors.closeSession(deviceId, 'takeover');
+          if (outcomes[k] === 'lost') this.#movedAway(deviceId);
           else if (outcomes[k] === 'restored') this.bus.publish(arrivalsOf(deviceId), JSON.stringify({ node: this.nodeId })).catch(() => {});
         });
       }

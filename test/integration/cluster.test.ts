@@ -138,6 +138,30 @@ describe('a cluster of three engine processes over Redis', () => {
     }
   }, 20_000);
 
+  it('an HTTP long-poll device on node 2: calls from node 1 and stored calls from node 3 are delivered once and answered between polls', async () => {
+    const poll = async () => {
+      const res = await fetch(`${n2().http}/api/v1/TOKEN_PLAIN/rpc?timeout=3000`);
+      return res.status === 200 ? ((await res.json()) as { id: number; method: string }) : undefined;
+    };
+    const answer = (id: number, body: unknown) => fetch(`${n2().http}/api/v1/TOKEN_PLAIN/rpc/${id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const firstPoll = poll();
+    await settle();
+    const plain = rpc(n1(), 'dev-plain', { method: 'overHttp', timeout: 10_000 });
+    const first = await firstPoll;
+    expect(first?.method).toBe('overHttp');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // between polls
+    expect((await answer(first!.id, { via: 'http' })).status).toBe(200);
+    expect(await (await plain).json()).toEqual({ via: 'http' });
+    const accepted = await rpc(n3(), 'dev-plain', { method: 'storedOverHttp', persistent: true, timeout: 10_000, expirationTime: Date.now() + 60_000 });
+    const { rpcId } = (await accepted.json()) as { rpcId: string };
+    const second = await poll();
+    expect(second?.method).toBe('storedOverHttp');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await answer(second!.id, { stored: 'http' })).status).toBe(200);
+    await expect.poll(async () => (await stored(n1(), rpcId)).status, { timeout: 5000 }).toBe('SUCCESSFUL');
+    expect(await poll()).toBeUndefined(); // nothing sent twice
+  }, 20_000);
+
   it('users are the same on every node: a refresh token issued by node 1 is honoured by node 2', async () => {
     const login = await fetch(`${n1().http}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USERS.customer.email, password: USERS.customer.password }) });
     const { refreshToken } = (await login.json()) as { refreshToken: string };

@@ -26,6 +26,21 @@ describe('HTTP device API', () => {
     await expect(call).resolves.toEqual({ temp: 21.5 });
   });
 
+  it('a persistent call to an HTTP device: delivered by a poll, answered by a later POST, stored SUCCESSFUL and sent once', async () => {
+    const token = await t.login({ email: 'admin@tenant-a.test', password: 'tenant-pass' });
+    const accepted = await t.post('/api/rpc/twoway/dev-plain', { method: 'stored', params: { n: 1 }, persistent: true, timeout: 10_000 }, token);
+    const { rpcId } = (await accepted.json()) as { rpcId: string };
+    const request = (await (await poll('TOKEN_PLAIN', 2000)).json()) as { id: number; method: string };
+    expect(request.method).toBe('stored');
+    // The poll has ended; the device takes its time before it answers.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await post(`/api/v1/TOKEN_PLAIN/rpc/${request.id}`, '{"done":true}')).status).toBe(200);
+    const status = async () => ((await (await fetch(`${t.httpUrl}/api/rpc/persistent/${rpcId}`, { headers: { 'x-authorization': `Bearer ${token}` } })).json()) as { status: string; response: unknown });
+    await expect.poll(async () => (await status()).status).toBe('SUCCESSFUL');
+    expect((await status()).response).toEqual({ done: true });
+    expect((await poll('TOKEN_PLAIN', 300)).status).toBe(408); // not sent again
+  });
+
   it('a poll that is open when the call starts gets it at once', async () => {
     const pending = poll('TOKEN_A', 5000);
     await until(() => t.server.devices.state('dev-a') === 'subscribed');
