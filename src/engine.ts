@@ -85,7 +85,7 @@ export class RpcEngine implements TransportContext {
     });
     this.clientRpc = new HandlerRegistry(this.scheduler, config.rpc.clientSideTimeoutMs);
     this.tokens = new TokenService(config.jwt);
-    const node = cluster === undefined ? undefined : new ClusterNode({ ...cluster, actors: this.actors, scheduler: this.scheduler, logger, persistent: () => this.persistent });
+    const node = cluster === undefined ? undefined : new ClusterNode({ ...cluster, actors: this.actors, maxPendingPerDevice: config.rpc.maxPendingPerDevice, scheduler: this.scheduler, logger, persistent: () => this.persistent });
     this.cluster = node;
     this.events = new DeviceEventHub(this.actors, node?.events, node?.nodeId);
     this.shared =
@@ -107,6 +107,7 @@ export class RpcEngine implements TransportContext {
       wakeOwner: node && ((deviceId) => node.wakeOwner(deviceId)),
       withdrawElsewhere: node && ((call) => node.withdrawElsewhere(call)),
       ownedElsewhere: node && ((deviceIds) => node.ownedElsewhere(deviceIds)),
+      statusWritten: (call) => this.events.persistentStatus(call),
     });
     // Persistent calls are delivered by the node that holds the device's session: here, from its next session on.
     // In a cluster the node resumes them once the directory entry is its own, and hands them off when the device leaves (ClusterNode).

@@ -197,9 +197,9 @@ export class RpcServer {
 
   /** Upgrades `/mqtt` (MQTT over WebSocket) and `/api/ws` (the applications' WebSocket API); for an application's own server's `upgrade` event. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/api/ws') return void this.#upgradeAppSocket(req, socket, head, url.searchParams.get('token'));
-    if (url.pathname !== '/mqtt') {
+    const [path = '', query = ''] = (req.url ?? '').split('?', 2);
+    if (path === '/api/ws') return void this.#upgradeAppSocket(req, socket, head, new URLSearchParams(query).get('token'));
+    if (path !== '/mqtt') {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
@@ -212,14 +212,20 @@ export class RpcServer {
   async #upgradeAppSocket(req: IncomingMessage, socket: Duplex, head: Buffer, token: string | null): Promise<void> {
     let principal: Principal | undefined;
     if (token !== null) {
+      // node:http leaves the socket without an error listener during an upgrade: a reset while we verify must not throw.
+      const onError = () => socket.destroy();
+      socket.on('error', onError);
       try {
         principal = await this.#engine.tokens.verifyAccess(token);
       } catch (error) {
+        if (socket.destroyed) return;
         const rpcError = toRpcError(error);
         const body = JSON.stringify(rpcError.toBody());
         socket.end(`HTTP/1.1 ${rpcError.status} ${STATUS_CODES[rpcError.status]}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-        return;
+        return; // the listener stays: the socket may still fail while it closes
       }
+      socket.off('error', onError);
+      if (socket.destroyed) return;
     }
     this.#appSockets.handleUpgrade(req, socket, head, (ws) => new AppSocket(ws, this.#engine, principal));
   }

@@ -19,6 +19,8 @@ export interface CallRouterOptions {
    * calls run here and wait in its queue.
    */
   readonly isPresent: (deviceId: string) => boolean;
+  /** rpc.maxPendingPerDevice: calls waiting here for a device that is nowhere count against it too. */
+  readonly maxPendingPerDevice: number;
   /** Inbox messages that are not about calls (takeover, resume, withdraw). */
   readonly onControl: (message: Exclude<InboxMessage, { t: 'call' | 'cancel' | 'ping' }>) => void;
 }
@@ -41,8 +43,6 @@ class RoutedCall implements DeadlineTarget {
   node = '';
   hops = 0;
   key = -1;
-  /** The node that last answered `moved` for it: the directory may still name it for a while. */
-  movedFrom = '';
   /** While it runs here: withdraws it from the actors. */
   controller: AbortController | undefined;
   detachAbort: (() => void) | undefined;
@@ -256,6 +256,7 @@ export class CallRouter {
     if (call.key >= 0) scheduler.cancel(call.key, call);
     call.key = scheduler.schedule(call.request.deadline, call);
     let waiting = this.#parked.get(call.deviceId);
+    if (waiting !== undefined && waiting.size >= this.#options.maxPendingPerDevice) return this.#fail(call, 'IOT_ERR_QUEUE_FULL', call.deviceId);
     if (waiting !== undefined) return void waiting.add(call);
     waiting = new Set([call]);
     this.#parked.set(call.deviceId, waiting);
@@ -274,13 +275,13 @@ export class CallRouter {
 
   /**
    * The device is at `node`: its waiting calls go there. When only the directory
-   * says so (`fromDirectory`), a call that node just sent back (`moved`) keeps
-   * waiting for a real arrival: the entry may be stale.
+   * says so (`fromDirectory`), a call already sent back and forth MAX_HOPS times
+   * keeps waiting for a real arrival: the entry may be stale.
    */
   #arrived(deviceId: string, node: string, fromDirectory: boolean): void {
     const waiting = this.#parked.get(deviceId);
     if (waiting === undefined) return;
-    const going = fromDirectory ? [...waiting].filter((c) => c.movedFrom !== node) : [...waiting];
+    const going = fromDirectory ? [...waiting].filter((c) => c.hops < MAX_HOPS) : [...waiting];
     if (going.length === 0) return;
     for (const call of going) waiting.delete(call);
     if (waiting.size === 0) {
@@ -356,7 +357,6 @@ export class CallRouter {
       case 'moved':
         this.#forwarded.delete(call.id);
         call.hops++;
-        call.movedFrom = call.node;
         return void this.#route(call);
     }
   }

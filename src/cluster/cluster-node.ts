@@ -18,6 +18,7 @@ export interface ClusterOptions {
 
 export interface ClusterNodeOptions extends ClusterOptions {
   readonly actors: ActorSystem;
+  readonly maxPendingPerDevice: number;
   readonly scheduler: DeadlineScheduler;
   readonly logger: Logger;
   readonly persistent: () => PersistentCalls;
@@ -76,6 +77,7 @@ export class ClusterNode {
       scheduler: options.scheduler,
       logger: options.logger,
       isPresent: (deviceId) => this.#present.has(deviceId) || this.router.isLocal(deviceId),
+      maxPendingPerDevice: options.maxPendingPerDevice,
       onControl: (message) => this.#onControl(message),
     });
     this.events = new DeviceEventRelay(options.nodeId, options.leaseMs, this.bus, this.router, options.scheduler, options.logger);

@@ -45,7 +45,8 @@ export class DeviceEventRelay implements RemoteDeviceEvents {
   }
 
   published(event: DeviceEvent): void {
-    if (event.event === 'call' && !this.wantsCallEvents(event.deviceId)) return;
+    // A persistent call's statuses (rpcId) are few and may be written on any node: always published.
+    if (event.event === 'call' && event.call?.rpcId === undefined && !this.wantsCallEvents(event.deviceId)) return;
     this.bus.publish(eventsOf(event.deviceId), JSON.stringify(event)).catch(() => {});
   }
 

@@ -1,4 +1,5 @@
 import type { ActorSystem, CallEvent, SessionEvent } from '../actors/index.js';
+import type { StoredCall } from '../persistence/call-store.js';
 import type { DeviceEvent, DeviceEventListener } from './device-event.js';
 
 /** Where events of devices whose sessions are on other nodes come from (the cluster's relay). */
@@ -64,6 +65,17 @@ export class DeviceEventHub {
       this.#remote?.unwatch(deviceId, this.#fromElsewhere);
       this.#listenToCallsWhileWatched();
     };
+  }
+
+  /** A persistent call's status was written here. */
+  persistentStatus(call: StoredCall): void {
+    this.#happened({
+      deviceId: call.deviceId,
+      event: 'call',
+      timestamp: call.updatedTime,
+      ...(this.#nodeId === undefined ? {} : { node: this.#nodeId }),
+      call: { rpcId: call.id, method: call.request.method, oneway: call.request.oneway, status: call.status },
+    });
   }
 
   #happened(event: DeviceEvent): void {

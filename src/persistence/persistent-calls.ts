@@ -34,6 +34,8 @@ export interface PersistentCallsOptions {
   readonly wakeOwner?: (deviceId: string) => Promise<void>;
   /** A call was deleted: the node delivering it (if another) is told to withdraw it. */
   readonly withdrawElsewhere?: (call: StoredCall) => Promise<void>;
+  /** Told every status written, as it is written (subscribers of the device's events). */
+  readonly statusWritten?: (call: StoredCall) => void;
   /** Of these devices, those whose session is held by another live node (recovery leaves their calls alone). */
   readonly ownedElsewhere?: (deviceIds: string[]) => Promise<Set<string>>;
 }
@@ -117,6 +119,7 @@ export class PersistentCalls implements DeadlineTarget {
       attempts: 0,
     };
     const stored = await this.#store(() => store.insert(call));
+    if (stored === call) this.#options.statusWritten?.(call);
     return this.#resume(stored);
   }
 
@@ -171,7 +174,9 @@ export class PersistentCalls implements DeadlineTarget {
     try {
       deleted = await this.#store(() => this.#write(call, 'DELETED'));
     } catch (error) {
-      this.#finished.delete(call.id); // not deleted: its delivery goes on
+      // Not deleted: a delivery that stopped for the delete is started again.
+      this.#finished.delete(call.id);
+      if (!this.#delivering.has(call.id)) this.#resume(call);
       throw error;
     }
     this.withdraw(call.id);
@@ -296,7 +301,8 @@ export class PersistentCalls implements DeadlineTarget {
     const previous = this.#writes.get(call.id) ?? Promise.resolve();
     const written = previous.then(async () => {
       // Refused: the store holds a final status another node wrote (EXPIRED, DELETED…); nothing more is written here.
-      if (!(await this.#options.store.update(next)) && this.#delivering.has(call.id)) this.#finished.add(call.id);
+      if (await this.#options.store.update(next)) this.#options.statusWritten?.(next);
+      else if (this.#delivering.has(call.id)) this.#finished.add(call.id);
     });
     const settled = written.then(
       () => {},

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppSocketClient } from '../support/app-socket-client.js';
 import { USERS, answerRequests, connectDevice, startTestServer, type TestServer } from '../support/server.js';
@@ -113,5 +114,66 @@ describe('the WebSocket API for applications (/api/ws)', () => {
     } finally {
       device.end(true);
     }
+  });
+
+  it('an auth frame followed at once by commands: they wait for it', async () => {
+    const device = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN');
+    const app = await AppSocketClient.open(t.httpUrl);
+    try {
+      await answerRequests(device, () => ({ pong: true }));
+      app.send({ cmdId: 'a', auth: { token: tenantToken } });
+      app.send({ cmdId: 1, type: 'rpc', deviceId: 'dev-plain', method: 'ping' });
+      expect(await app.next((f) => f.cmdId === 1)).toEqual({ cmdId: 1, result: { pong: true } });
+    } finally {
+      app.close();
+      device.end(true);
+    }
+  });
+
+  it('a persistent call\'s stored statuses reach subscribers with its rpcId; a deleted device ends the subscription', async () => {
+    const app = await AppSocketClient.open(t.httpUrl, tenantToken);
+    try {
+      await app.command({ cmdId: 's', type: 'subscribe', deviceId: 'gw-1' });
+      const stored = await app.command({ cmdId: 1, type: 'rpc', deviceId: 'gw-1', method: 'kept', persistent: true, timeout: 10_000 });
+      const { rpcId } = stored.result as { rpcId: string };
+      expect(await app.next((f) => f.cmdId === 's' && (f.call as { rpcId?: string } | undefined)?.rpcId === rpcId)).toMatchObject({ event: 'call', call: { rpcId, method: 'kept', status: 'QUEUED' } });
+      const deleted = await fetch(`${t.httpUrl}/api/rpc/persistent/${rpcId}`, { method: 'DELETE', headers: { 'x-authorization': `Bearer ${tenantToken}` } });
+      expect(deleted.status).toBe(200);
+      expect(await app.next((f) => f.cmdId === 's' && (f.call as { status?: string } | undefined)?.status === 'DELETED')).toMatchObject({ call: { rpcId } });
+
+      const created = await t.post('/api/device', { name: 'Short-lived', accessToken: 'TOKEN_SHORT' }, tenantToken);
+      const { id } = (await created.json()) as { id: string };
+      await app.command({ cmdId: 'short', type: 'subscribe', deviceId: id });
+      const device = await connectDevice(t.mqttUrl, 'TOKEN_SHORT');
+      await app.next((f) => f.cmdId === 'short' && f.event === 'connected');
+      const removed = await fetch(`${t.httpUrl}/api/device/${id}`, { method: 'DELETE', headers: { 'x-authorization': `Bearer ${tenantToken}` } });
+      expect(removed.status).toBe(200);
+      expect((await app.next((f) => f.cmdId === 'short' && 'error' in f)).error).toMatchObject({ code: 'IOT_ERR_DEVICE_REMOVED' });
+      expect((await app.command({ cmdId: 'short', type: 'unsubscribe' })).error).toMatchObject({ code: 'IOT_ERR_NOT_FOUND' });
+      device.end(true);
+    } finally {
+      app.close();
+    }
+  });
+
+  it('upgrade requests with a malformed target, or reset while their token is checked, leave the server running', async () => {
+    const port = Number(new URL(t.httpUrl).port);
+    const raw = (request: string, resetAfterMs?: number) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write(request);
+          if (resetAfterMs !== undefined) setTimeout(() => socket.resetAndDestroy(), resetAfterMs);
+        });
+        let answer = '';
+        socket.on('data', (chunk) => (answer += chunk.toString()));
+        socket.on('close', () => resolve(answer));
+        socket.on('error', () => resolve(answer));
+      });
+    const upgrade = (target: string) => `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+    for (const target of ['http://[', '//[/api/ws', 'http://x:notaport/', '/api/ws?token=%E0%A4%A']) await raw(upgrade(target));
+    await Promise.all(Array.from({ length: 30 }, (_, i) => raw(upgrade(`/api/ws?token=${i % 2 === 0 ? tenantToken : 'bad'}`), 0)));
+    const app = await AppSocketClient.open(t.httpUrl, tenantToken);
+    expect((await app.command({ cmdId: 1, type: 'subscribe', deviceId: 'dev-plain' })).result).toMatchObject({ subscribed: 'dev-plain' });
+    app.close();
   });
 });

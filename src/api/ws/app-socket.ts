@@ -12,6 +12,9 @@ type CmdId = string | number;
 const MAX_BUFFERED_BYTES = 8 * 2 ** 20;
 /** A connection that has not authenticated by then is closed. */
 const AUTH_WAIT_MS = 10_000;
+/** Per socket: subscriptions, and calls under way (a device's queue has its own limit). */
+const MAX_SUBSCRIPTIONS = 1000;
+const MAX_CALLS_IN_FLIGHT = 10_000;
 const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_TOO_SLOW = 4008;
 
@@ -26,8 +29,11 @@ export class AppSocket {
   readonly #ws: WebSocket;
   readonly #engine: RpcEngine;
   #principal: Principal | undefined;
+  /** An auth frame being verified: the frames after it wait for it. */
+  #authenticating: Promise<unknown> = Promise.resolve();
   #expiry: ReturnType<typeof setTimeout> | undefined;
-  readonly #subscriptions = new Map<CmdId, () => void>();
+  #closed = false;
+  readonly #subscriptions = new Map<CmdId, { deviceId: string; unwatch: () => void }>();
   readonly #calls = new Map<CmdId, AbortController>();
 
   constructor(ws: WebSocket, engine: RpcEngine, principal: Principal | undefined) {
@@ -36,7 +42,7 @@ export class AppSocket {
     if (principal !== undefined) this.#authenticated(principal);
     else this.#expiry = setTimeout(() => this.#ws.close(CLOSE_UNAUTHORIZED, 'no auth frame'), AUTH_WAIT_MS);
     ws.on('message', (data, isBinary) => void this.#onFrame(isBinary ? undefined : data.toString()));
-    ws.on('close', () => this.#closed());
+    ws.on('close', () => this.#onClose());
     ws.on('error', () => ws.terminate());
   }
 
@@ -58,7 +64,12 @@ export class AppSocket {
     const cmdId = frame.cmdId;
     const id: CmdId | null = typeof cmdId === 'string' || (typeof cmdId === 'number' && Number.isFinite(cmdId)) ? cmdId : null;
     try {
-      if ('auth' in frame) return await this.#auth(id, frame.auth);
+      if ('auth' in frame) {
+        const authenticating = this.#authenticating.then(() => this.#auth(id, frame.auth));
+        this.#authenticating = authenticating.catch(() => {});
+        return await authenticating;
+      }
+      await this.#authenticating;
       if (id === null) throw new RpcError('IOT_ERR_BAD_REQUEST', 'cmdId: a string or a number is required');
       const principal = this.#principal;
       if (principal === undefined) throw new RpcError('IOT_ERR_UNAUTHORIZED', 'send {"auth":{"token":"<jwt>"}} first, or connect with ?token=<jwt>');
@@ -87,7 +98,12 @@ export class AppSocket {
   }
 
   #authenticated(principal: Principal): void {
+    if (this.#closed) return;
     this.#principal = principal;
+    // Another user on the same socket keeps only the subscriptions it may have made itself.
+    for (const [id, subscription] of [...this.#subscriptions]) {
+      if (!this.#mayWatch(subscription.deviceId)) this.#endSubscription(id, new RpcError('IOT_ERR_FORBIDDEN', `device ${subscription.deviceId} is not yours`));
+    }
     clearTimeout(this.#expiry);
     const ms = Math.min(principal.expiresAt - Date.now(), 2 ** 31 - 1);
     this.#expiry = setTimeout(() => this.#ws.close(CLOSE_UNAUTHORIZED, 'token expired'), Math.max(0, ms));
@@ -95,6 +111,7 @@ export class AppSocket {
 
   async #rpc(id: CmdId, principal: Principal, frame: Record<string, unknown>): Promise<void> {
     if (this.#calls.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already in use by a call under way`);
+    if (this.#calls.size >= MAX_CALLS_IN_FLIGHT) throw new RpcError('IOT_ERR_QUEUE_FULL', `this socket (${MAX_CALLS_IN_FLIGHT} calls under way)`);
     const { deviceId, oneway, cmdId: _cmdId, type: _type, ...body } = frame;
     if (typeof deviceId !== 'string' || deviceId.length === 0) throw new RpcError('IOT_ERR_BAD_REQUEST', 'deviceId: a string is required');
     if (oneway !== undefined && typeof oneway !== 'boolean') throw new RpcError('IOT_ERR_BAD_REQUEST', 'oneway: a boolean is expected');
@@ -111,22 +128,44 @@ export class AppSocket {
   #subscribe(id: CmdId, principal: Principal, deviceId: unknown): void {
     if (typeof deviceId !== 'string' || deviceId.length === 0) throw new RpcError('IOT_ERR_BAD_REQUEST', 'deviceId: a string is required');
     if (this.#subscriptions.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already a subscription`);
+    if (this.#subscriptions.size >= MAX_SUBSCRIPTIONS) throw new RpcError('IOT_ERR_BAD_REQUEST', `a socket may hold at most ${MAX_SUBSCRIPTIONS} subscriptions`);
     requireDeviceAccess(principal, this.#engine.devices.get(deviceId), deviceId);
     const unwatch = this.#engine.events.watch(deviceId, (event) => this.#event(id, event));
-    this.#subscriptions.set(id, unwatch);
-    this.#send({ cmdId: id, result: { subscribed: deviceId, state: this.#engine.actors.deviceState(deviceId) } });
+    this.#subscriptions.set(id, { deviceId, unwatch });
+    // In a cluster a device with no session here may have one on another node: only a session here is reported.
+    const state = this.#engine.actors.deviceState(deviceId);
+    this.#send({ cmdId: id, result: { subscribed: deviceId, ...(this.#engine.cluster === undefined || state !== 'offline' ? { state } : {}) } });
   }
 
   #unsubscribe(id: CmdId): void {
-    const unwatch = this.#subscriptions.get(id);
-    if (unwatch === undefined) throw new RpcError('IOT_ERR_NOT_FOUND', `no subscription with cmdId ${id}`);
-    unwatch();
-    this.#subscriptions.delete(id);
+    if (!this.#subscriptions.has(id)) throw new RpcError('IOT_ERR_NOT_FOUND', `no subscription with cmdId ${id}`);
+    this.#endSubscription(id);
     this.#send({ cmdId: id, result: { unsubscribed: true } });
   }
 
+  /** Ends a subscription; with `error`, the subscriber is told why. */
+  #endSubscription(id: CmdId, error?: RpcError): void {
+    const subscription = this.#subscriptions.get(id);
+    if (subscription === undefined) return;
+    subscription.unwatch();
+    this.#subscriptions.delete(id);
+    if (error !== undefined) this.#send({ cmdId: id, error: errorOf(error) });
+  }
+
+  /** As REST checks every request, every event is checked: a device deleted, or now another customer's, ends the stream. */
+  #mayWatch(deviceId: string): boolean {
+    try {
+      requireDeviceAccess(this.#principal!, this.#engine.devices.get(deviceId), deviceId);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   #event(id: CmdId, event: DeviceEvent): void {
-    this.#send({ cmdId: id, ...event });
+    if (this.#mayWatch(event.deviceId)) return this.#send({ cmdId: id, ...event });
+    const known = this.#engine.devices.get(event.deviceId) !== undefined;
+    this.#endSubscription(id, known ? new RpcError('IOT_ERR_FORBIDDEN', `device ${event.deviceId} is not yours any more`) : new RpcError('IOT_ERR_DEVICE_REMOVED', event.deviceId));
   }
 
   #send(frame: Record<string, unknown>): void {
@@ -135,9 +174,10 @@ export class AppSocket {
     this.#ws.send(JSON.stringify(frame));
   }
 
-  #closed(): void {
+  #onClose(): void {
+    this.#closed = true;
     clearTimeout(this.#expiry);
-    for (const unwatch of this.#subscriptions.values()) unwatch();
+    for (const { unwatch } of this.#subscriptions.values()) unwatch();
     this.#subscriptions.clear();
     for (const controller of this.#calls.values()) controller.abort();
   }
