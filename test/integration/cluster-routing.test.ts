@@ -1,25 +1,36 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRpcServer, type RpcServer } from '../../src/index.js';
+import { RawMqttClient } from '../support/raw-mqtt.js';
 import { startRedis, type RedisProcess } from '../support/redis.js';
-import { answerRequests, connectDevice, testConfig } from '../support/server.js';
+import { USERS, answerRequests, connectDevice, testConfig } from '../support/server.js';
 
 // Two engines in this process on one real redis-server: the router's edge cases, observed from Redis's own counters.
 let redis: RedisProcess;
 let a: RpcServer;
 let b: RpcServer;
 let mqttA: string;
+let mqttB: string;
+let portA: number;
+let httpB: number;
+let tokenB: string;
 beforeAll(async () => {
   redis = await startRedis();
   const start = async (nodeId: string) => {
-    const server = createRpcServer({ config: testConfig({ cluster: { leaseMs: 3000 } }), httpPort: null, mqttPort: 0, coapPort: null, logger: false, redis: redis.url, nodeId });
-    const { mqttPort } = await server.listen();
-    return { server, mqtt: `mqtt://127.0.0.1:${mqttPort}` };
+    const server = createRpcServer({ config: testConfig({ cluster: { leaseMs: 3000 } }), httpPort: 0, mqttPort: 0, coapPort: null, logger: false, redis: redis.url, nodeId });
+    const { mqttPort, httpPort } = await server.listen();
+    return { server, mqtt: `mqtt://127.0.0.1:${mqttPort}`, port: mqttPort!, http: httpPort! };
   };
   const first = await start('route-a');
   a = first.server;
   mqttA = first.mqtt;
-  b = (await start('route-b')).server;
+  portA = first.port;
+  const second = await start('route-b');
+  b = second.server;
+  mqttB = second.mqtt;
+  httpB = second.http;
+  const login = await fetch(`http://127.0.0.1:${httpB}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USERS.otherTenant.email, password: USERS.otherTenant.password }) });
+  tokenB = ((await login.json()) as { token: string }).token;
 });
 afterAll(async () => {
   await a.close();
@@ -76,6 +87,36 @@ describe('routing through the session directory', () => {
       await expect(b.call('dev-a', { method: 'statuses', onStatus: (s) => statuses.push(s) })).resolves.toEqual({ ok: 1 });
       expect(statuses[0]).toBe('sent');
       expect(statuses.at(-1)).toBe('replied');
+    } finally {
+      device.end(true);
+    }
+  });
+
+  it('stored calls follow their device to another node and go out oldest first, those it had been sent first', async () => {
+    // On node A the device receives two calls and never acknowledges them (SENT); a third waits (QUEUED).
+    const raw = await RawMqttClient.connected(portA, 'TOKEN_B');
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'v1/devices/me/rpc/request/+', qos: 1 }] });
+    await raw.next('suback');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const store = (method: string) =>
+      fetch(`http://127.0.0.1:${httpB}/api/rpc/twoway/dev-b`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-authorization': `Bearer ${tokenB}` },
+        body: JSON.stringify({ method, persistent: true, timeout: 30_000, expirationTime: Date.now() + 60_000 }),
+      });
+    expect((await store('first')).status).toBe(200);
+    await raw.next('publish');
+    expect((await store('second')).status).toBe(200);
+    await raw.next('publish');
+    raw.end();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await store('third')).status).toBe(200);
+    // The device comes back on node B: all three, in the order they were made.
+    const device = await connectDevice(mqttB, 'TOKEN_B');
+    try {
+      const seen = await answerRequests(device, () => ({ ok: true }));
+      await expect.poll(() => seen.length, { timeout: 5000 }).toBeGreaterThanOrEqual(3);
+      expect(seen.slice(0, 3).map((s) => s.method)).toEqual(['first', 'second', 'third']);
     } finally {
       device.end(true);
     }
