@@ -47,6 +47,7 @@ const EXPIRY_BATCH = 1000;
 
 const RETENTION_SWEEP_MS = 3600_000;
 const RECOVERY_BATCH = 1000;
+const WAKE_ATTEMPTS = 5;
 const STORE_RETRY_FIRST_MS = 500;
 const STORE_RETRY_MAX_MS = 30_000;
 
@@ -193,8 +194,20 @@ export class PersistentCalls implements DeadlineTarget {
   #resume(call: StoredCall): StoredCall {
     if (isFinal(call) || this.#delivering.has(call.id)) return call;
     if (this.#options.isLocal(call.deviceId)) this.#start(call);
-    else this.#options.wakeOwner?.(call.deviceId).catch((error: unknown) => this.#options.logger.warn({ err: (error as Error).message, deviceId: call.deviceId }, 'could not reach the node holding the device; the call waits in the store'));
+    else this.#wakeOwner(call.deviceId);
     return call;
+  }
+
+  /** Tells the node holding the device; a failed attempt is tried again a few times, then the call waits for the device's next session. */
+  #wakeOwner(deviceId: string, attempt = 0): void {
+    this.#options.wakeOwner?.(deviceId).catch((error: unknown) => {
+      if (this.#closed) return;
+      if (attempt >= WAKE_ATTEMPTS - 1) {
+        this.#options.logger.warn({ err: (error as Error).message, deviceId }, 'could not reach the node holding the device; the call waits in the store for its next session');
+        return;
+      }
+      setTimeout(() => this.#wakeOwner(deviceId, attempt + 1), STORE_RETRY_FIRST_MS * 2 ** attempt).unref();
+    });
   }
 
   /** A store operation; its failure is SPEC.md's 503 (IOT_ERR_UNAVAILABLE). */

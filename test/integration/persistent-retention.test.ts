@@ -1,0 +1,68 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryCallStore, PersistentCalls, RedisCallStore, type CallStore, type StoredCall } from '../../src/persistence/index.js';
+import { DeadlineScheduler } from '../../src/scheduling/deadline-scheduler.js';
+import { startRedis, type RedisProcess } from '../support/redis.js';
+
+// rpc.ttlDays: finished calls older than that are removed by the hourly sweep; unfinished ones never are.
+let redis: RedisProcess;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis.stop());
+
+const DAY = 86_400_000;
+
+function storedCall(deviceId: string, status: StoredCall['status'], updatedTime: number, requestUUID: string | null = null): StoredCall {
+  return {
+    id: crypto.randomUUID(),
+    createdTime: updatedTime,
+    updatedTime,
+    tenantId: 't',
+    deviceId,
+    expirationTime: Date.now() + DAY,
+    request: { method: 'm', params: {}, oneway: false, timeout: 10_000, retries: 0 },
+    response: null,
+    status: 'QUEUED',
+    additionalInfo: null,
+    requestUUID,
+    attempts: 0,
+    ...(status === 'QUEUED' ? {} : { status }),
+  };
+}
+
+describe.each([
+  ['memory', () => new MemoryCallStore() as CallStore],
+  ['redis', () => RedisCallStore.connect(redis.url) as CallStore],
+])('retention with the %s store', (_name, makeStore) => {
+  it('the sweep removes finished calls older than rpc.ttlDays, and keeps newer and unfinished ones', async () => {
+    const store = makeStore();
+    const scheduler = new DeadlineScheduler();
+    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), isLocal: () => false });
+    try {
+      const now = Date.now();
+      const device = `retention-${_name}`;
+      const old = storedCall(device, 'QUEUED', now - 10 * DAY, crypto.randomUUID());
+      const recent = storedCall(device, 'QUEUED', now - 2 * DAY);
+      const waiting = storedCall(device, 'QUEUED', now - 30 * DAY);
+      for (const call of [old, recent, waiting]) await store.insert(call);
+      await store.update({ ...old, status: 'SUCCESSFUL', updatedTime: now - 10 * DAY });
+      await store.update({ ...recent, status: 'FAILED', updatedTime: now - 2 * DAY });
+      persistent.onDeadline(now);
+      await expect.poll(async () => store.get(old.id)).toBeUndefined();
+      expect(await store.byRequestUUID(device, old.requestUUID!)).toBeUndefined();
+      expect((await store.get(recent.id))?.status).toBe('FAILED');
+      expect((await store.get(waiting.id))?.status).toBe('QUEUED');
+      const listed = await store.listByDevice(device, { pageSize: 10, page: 0, sortProperty: 'createdTime', sortOrder: 'ASC' });
+      expect(listed.data.map((c) => c.id)).toEqual([waiting.id, recent.id]);
+      // Five days on, the FAILED one is past retention too.
+      persistent.onDeadline(now + 6 * DAY);
+      await expect.poll(async () => store.get(recent.id)).toBeUndefined();
+      expect((await store.get(waiting.id))?.status).toBe('QUEUED');
+    } finally {
+      persistent.close();
+      scheduler.close();
+      await store.close?.();
+    }
+  });
+});
