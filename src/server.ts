@@ -120,7 +120,13 @@ export class RpcServer {
     const httpPort = this.#options.httpPort === undefined ? 8080 : this.#options.httpPort;
     const mqttPort = this.#options.mqttPort === undefined ? 1883 : this.#options.mqttPort;
     // Joined to the cluster, and unfinished persistent calls accounted for, before anyone can reach this server.
-    const recovered = await this.#engine.start();
+    let recovered: number;
+    try {
+      recovered = await this.#engine.start();
+    } catch (error) {
+      if (this.#redis === undefined) throw error;
+      throw new Error(`cannot use Redis at ${this.#options.redis} (${(error as Error).message}); is it running and reachable?`, { cause: error });
+    }
     if (recovered > 0) this.#engine.logger.info({ recovered }, 'unfinished persistent calls wait for their devices');
     let boundHttp: number | null = null;
     if (httpPort !== null) {

@@ -108,6 +108,19 @@ describe('standalone server', () => {
     expect(await port.exited).toBe(2);
     expect(port.stderr).toContain('--http-port must be a port number');
   });
+
+  it('cluster options: a bad --redis or --node-id is refused with one line; a Redis that cannot be reached stops the start with its address', async () => {
+    const notUrl = run('node', ['dist/cli.js', 'serve', '--redis', 'localhost:6379', '--http-port', '0', '--mqtt-port', '0', '--coap-port', '0']);
+    expect(await notUrl.exited).not.toBe(0);
+    expect(notUrl.stderr).toContain('is not a redis:// URL');
+    const badId = run('node', ['dist/cli.js', 'serve', '--redis', 'redis://127.0.0.1:1', '--node-id', 'two words']);
+    expect(await badId.exited).toBe(2);
+    expect(badId.stderr).toContain('--node-id must be');
+    const closedPort = await freePort();
+    const away = run('node', ['dist/cli.js', 'serve', '--redis', `redis://127.0.0.1:${closedPort}`, '--http-port', '0', '--mqtt-port', '0', '--coap-port', '0']);
+    expect(await away.exited).not.toBe(0);
+    expect(away.stderr).toContain(`cannot use Redis at redis://127.0.0.1:${closedPort}`);
+  }, 30_000);
 });
 
 describe('README embedding example', () => {
