@@ -162,6 +162,31 @@ describe('a cluster of three engine processes over Redis', () => {
     expect(await poll()).toBeUndefined(); // nothing sent twice
   }, 20_000);
 
+  it('a gateway on node 2: the sub-device it creates is known to node 1, and a REST call there reaches it through the gateway', async () => {
+    const gw = await connectDevice(n2().mqtt, 'TOKEN_GW');
+    try {
+      gw.on('message', (topic, payload) => {
+        const message = JSON.parse(payload.toString()) as { device: string; data?: { id: number; method: string } };
+        if (topic === 'v1/gateway/rpc' && message.data?.method !== undefined) {
+          gw.publish('v1/gateway/rpc', JSON.stringify({ device: message.device, id: message.data.id, data: { from: message.device, via: 'gw-1' } }));
+        }
+      });
+      await gw.subscribeAsync('v1/gateway/rpc', { qos: 1 });
+      await gw.publishAsync('v1/gateway/connect', JSON.stringify({ device: 'Cluster Sensor' }), { qos: 1 });
+      const find = async () => {
+        const page = (await (await n1().request('GET', '/api/tenant/devices?pageSize=100&page=0', token)).json()) as { data: Array<{ id: string; name: string }> };
+        return page.data.find((d) => d.name === 'Cluster Sensor')?.id;
+      };
+      await expect.poll(find, { timeout: 5000 }).toBeDefined();
+      await settle();
+      const res = await rpc(n1(), (await find())!, { method: 'read' });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ from: 'Cluster Sensor', via: 'gw-1' });
+    } finally {
+      gw.end(true);
+    }
+  }, 20_000);
+
   it('users are the same on every node: a refresh token issued by node 1 is honoured by node 2', async () => {
     const login = await fetch(`${n1().http}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USERS.customer.email, password: USERS.customer.password }) });
     const { refreshToken } = (await login.json()) as { refreshToken: string };
