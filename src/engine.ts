@@ -140,6 +140,11 @@ export class RpcEngine implements TransportContext {
     return this.persistent.recover();
   }
 
+  /** The device, also one created on another node a moment ago that this node has not heard of yet. */
+  async findDevice(deviceId: string): Promise<Device | undefined> {
+    return this.devices.get(deviceId) ?? (await this.shared?.fetchDevice(deviceId));
+  }
+
   /** Adds a device; with Redis, every node sees it (the store decides uniqueness). */
   async addDevice(input: NewDevice): Promise<Device> {
     return this.shared === undefined ? this.devices.add(input) : this.shared.addDevice(input);
@@ -171,7 +176,10 @@ export class RpcEngine implements TransportContext {
     if (typeof method !== 'string' || method.length === 0 || method.length > 255) {
       return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', 'method must be a string of 1 to 255 characters'));
     }
-    if (this.devices.get(deviceId) === undefined) return Promise.reject(new RpcError('IOT_ERR_DEVICE_NOT_FOUND', deviceId));
+    if (this.devices.get(deviceId) === undefined) {
+      if (this.shared === undefined) return Promise.reject(new RpcError('IOT_ERR_DEVICE_NOT_FOUND', deviceId));
+      return this.findDevice(deviceId).then((device) => (device === undefined ? Promise.reject(new RpcError('IOT_ERR_DEVICE_NOT_FOUND', deviceId)) : this.#call(deviceId, options, route)));
+    }
     const now = Date.now();
     const deadline = options.expirationTime ?? now + (options.timeout ?? this.defaultTimeoutMs);
     if (!Number.isFinite(deadline)) return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', 'timeout and expirationTime must be numbers'));

@@ -32,7 +32,7 @@ export type RpcOutcome = { readonly persistent: true; readonly rpcId: string } |
  * (persistent) or called. `signal` withdraws a plain call (the caller left).
  */
 export async function runRpc(engine: RpcEngine, principal: Principal, deviceId: string, oneway: boolean, input: unknown, signal?: AbortSignal): Promise<RpcOutcome> {
-  const device = requireDeviceAccess(principal, engine.devices.get(deviceId), deviceId);
+  const device = requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
   const parsed = rpcBodySchema.safeParse(input);
   if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
   const body = parsed.data;

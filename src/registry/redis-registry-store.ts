@@ -44,6 +44,11 @@ export class RedisRegistryStore implements RegistryStore {
     await this.#publish({ op: 'device-added', node: this.#nodeId, device });
   }
 
+  async getDevice(id: string): Promise<Device | undefined> {
+    const json = await withTimeout(this.#redis.hget(DEVICES, id));
+    return json === null ? undefined : (JSON.parse(json) as Device);
+  }
+
   async removeDevice(device: Device): Promise<void> {
     await withTimeout((this.#redis as unknown as Scripts).iotrpcRemoveDevice(DEVICES, TOKENS, NAMES, device.id, device.accessToken, nameKey(device)));
     await this.#publish({ op: 'device-removed', node: this.#nodeId, device });

@@ -24,6 +24,8 @@ export interface RegistryStore {
   /** Throws IOT_ERR_CONFLICT when the id, the access token or the name within the tenant is taken. */
   addDevice(device: Device): Promise<void>;
   removeDevice(device: Device): Promise<void>;
+  /** One device, read from the store (a node that has not heard of it yet). */
+  getDevice(id: string): Promise<Device | undefined>;
   /** Throws IOT_ERR_CONFLICT when the email is taken. */
   addUser(user: StoredUser): Promise<void>;
   /** Changes made by other nodes. */

@@ -91,6 +91,23 @@ export class SharedRegistry {
     });
   }
 
+  /**
+   * A device this node has not heard of may have been created on another one
+   * a moment ago (its message still on the way): the store is asked, and
+   * what it has is added here at once.
+   */
+  async fetchDevice(id: string): Promise<Device | undefined> {
+    const local = this.#options.devices.get(id);
+    if (local !== undefined) return local;
+    const stored = await this.#options.store.getDevice(id).catch(() => undefined);
+    if (stored === undefined) return undefined;
+    try {
+      return this.#options.devices.insert(stored);
+    } catch {
+      return this.#options.devices.get(id);
+    }
+  }
+
   async removeDevice(device: Device): Promise<void> {
     await this.#options.store.removeDevice(device).catch((error: unknown) => {
       throw storeError(error);

@@ -121,4 +121,20 @@ describe('routing through the session directory', () => {
       device.end(true);
     }
   });
+
+  it('a device in the store that this node has not heard of yet (its message still on the way) is found there, not 404', async () => {
+    const client = new Redis(redis.url);
+    try {
+      const device = { id: 'only-in-store', name: 'Only in store', type: 'default', tenantId: 'tenant-b', customerId: null, accessToken: 'TOKEN_ONLY_IN_STORE', gateway: false, gatewayId: null, createdTime: Date.now() };
+      // Written as another node would, but without the change message.
+      await client.hset('iotrpc:{registry}:devices', device.id, JSON.stringify(device));
+      expect(b.devices.get(device.id)).toBeUndefined();
+      await expect(b.call(device.id, { method: 'x', timeout: 200 })).rejects.toMatchObject({ code: 'IOT_ERR_DEVICE_OFFLINE' });
+      expect(b.devices.get(device.id)).toMatchObject({ name: 'Only in store' });
+      const res = await fetch(`http://127.0.0.1:${httpB}/api/device/${device.id}`, { headers: { 'x-authorization': `Bearer ${tokenB}` } });
+      expect(res.status).toBe(200);
+    } finally {
+      client.disconnect();
+    }
+  });
 });

@@ -199,6 +199,9 @@ describe('a cluster of three engine processes over Redis', () => {
     const created = await n1().request('POST', '/api/device', token, { name: 'Cluster Made', accessToken: 'TOKEN_CLUSTER_MADE' });
     expect(created.status).toBe(200);
     const { id } = (await created.json()) as { id: string };
+    // Right away, node 2 answers for it (it asks the store when it has not heard yet); node 3 lets it connect once it has heard.
+    expect((await n2().request('GET', `/api/device/${id}`, token)).status).toBe(200);
+    await expect.poll(async () => (await n3().request('GET', `/api/device/${id}`, token)).status, { timeout: 3000 }).toBe(200);
     const device = await connectDevice(n3().mqtt, 'TOKEN_CLUSTER_MADE');
     try {
       await answerRequests(device, () => ({ made: true }));
@@ -209,7 +212,8 @@ describe('a cluster of three engine processes over Redis', () => {
       const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
       expect((await n2().request('DELETE', `/api/device/${id}`, token)).status).toBe(200);
       await closed;
-      expect((await n1().request('GET', `/api/device/${id}`, token)).status).toBe(404);
+      // Node 1 hears of the deletion through Redis a moment later.
+      await expect.poll(async () => (await n1().request('GET', `/api/device/${id}`, token)).status, { timeout: 3000 }).toBe(404);
     } finally {
       device.end(true);
     }

@@ -67,7 +67,7 @@ export const getDeviceRoute = (engine: RpcEngine) =>
   guarded(async (req, res, params) => {
     const principal = await authenticate(req, engine.tokens);
     const deviceId = params.id!;
-    const device = requireDeviceAccess(principal, engine.devices.get(deviceId), deviceId);
+    const device = requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
     sendJson(res, 200, view(engine, device, principal));
   });
 
@@ -87,7 +87,7 @@ export const deleteDeviceRoute = (engine: RpcEngine) =>
     const principal = await authenticate(req, engine.tokens);
     requireTenantAdmin(principal);
     const deviceId = params.id!;
-    requireDeviceAccess(principal, engine.devices.get(deviceId), deviceId);
+    requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
     await engine.removeDevice(deviceId);
     sendJson(res, 200, { id: deviceId, deleted: true });
   });

@@ -37,7 +37,7 @@ async function accessibleCall(engine: RpcEngine, principal: Principal, rpcId: st
   if (call === undefined || (principal.role !== 'SYS_ADMIN' && call.tenantId !== principal.tenantId)) {
     throw new RpcError('IOT_ERR_NOT_FOUND', `persistent call ${rpcId}`);
   }
-  const device = engine.devices.get(call.deviceId);
+  const device = await engine.findDevice(call.deviceId);
   if (device !== undefined) requireDeviceAccess(principal, device, call.deviceId);
   else if (principal.role !== 'TENANT_ADMIN') throw new RpcError('IOT_ERR_NOT_FOUND', `persistent call ${rpcId}`);
   return call;
@@ -61,7 +61,7 @@ export function listPersistentRoute(engine: RpcEngine): RouteHandler {
     try {
       const principal = await authenticate(req, engine.tokens);
       const deviceId = params.deviceId!;
-      requireDeviceAccess(principal, engine.devices.get(deviceId), deviceId);
+      requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
       const parsed = querySchema.safeParse(query);
       if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
       const { rpcStatus, ...rest } = parsed.data;

@@ -13,7 +13,7 @@ export function rpcRoute(engine: RpcEngine, legacy: boolean): RouteHandler {
       if (kind !== 'oneway' && kind !== 'twoway') throw new RpcError('IOT_ERR_NOT_FOUND', `${req.url}: expected /oneway/ or /twoway/`);
       const principal = await authenticate(req, engine.tokens);
       const deviceId = params.deviceId!;
-      requireDeviceAccess(principal, engine.devices.get(deviceId), deviceId);
+      requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
       const body = await readJsonBody(req, engine.maxHttpBodyBytes);
       // A caller that hangs up no longer holds one of the device's pending-call slots.
       const hangUp = new AbortController();

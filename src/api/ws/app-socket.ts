@@ -78,7 +78,7 @@ export class AppSocket {
         case 'rpc':
           return await this.#rpc(id, principal, frame);
         case 'subscribe':
-          return this.#subscribe(id, principal, frame.deviceId);
+          return await this.#subscribe(id, principal, frame.deviceId);
         case 'unsubscribe':
           return this.#unsubscribe(id);
         default:
@@ -125,11 +125,13 @@ export class AppSocket {
     }
   }
 
-  #subscribe(id: CmdId, principal: Principal, deviceId: unknown): void {
+  async #subscribe(id: CmdId, principal: Principal, deviceId: unknown): Promise<void> {
     if (typeof deviceId !== 'string' || deviceId.length === 0) throw new RpcError('IOT_ERR_BAD_REQUEST', 'deviceId: a string is required');
     if (this.#subscriptions.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already a subscription`);
     if (this.#subscriptions.size >= MAX_SUBSCRIPTIONS) throw new RpcError('IOT_ERR_BAD_REQUEST', `a socket may hold at most ${MAX_SUBSCRIPTIONS} subscriptions`);
-    requireDeviceAccess(principal, this.#engine.devices.get(deviceId), deviceId);
+    requireDeviceAccess(principal, await this.#engine.findDevice(deviceId), deviceId);
+    if (this.#closed) return;
+    if (this.#subscriptions.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already a subscription`);
     const unwatch = this.#engine.events.watch(deviceId, (event) => this.#event(id, event));
     this.#subscriptions.set(id, { deviceId, unwatch });
     // In a cluster a device with no session here may have one on another node: only a session here is reported.
