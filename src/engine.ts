@@ -109,13 +109,13 @@ export class RpcEngine implements TransportContext {
       ownedElsewhere: node && ((deviceIds) => node.ownedElsewhere(deviceIds)),
       statusWritten: (call) => this.events.persistentStatus(call),
     });
-    // Persistent calls are delivered by the node that holds the device's session: here, from its next session on.
-    // In a cluster the node resumes them once the directory entry is its own, and hands them off when the device leaves (ClusterNode).
-    if (node === undefined) {
-      this.actors.on('session', ({ deviceId, state }) => {
-        if (state === 'connected') void this.persistent.resumeDevice(deviceId);
-      });
-    }
+    // Persistent calls are delivered by the node that holds the device's session, from its next session on (in a
+    // cluster, once the directory entry is its own: ClusterNode). A device whose connection ends (not an HTTP poll,
+    // which ends after every call it carries) gets its unanswered calls again, retried, on its next session.
+    this.actors.on('session', ({ deviceId, state, transport }) => {
+      if (state === 'connected' && node === undefined) void this.persistent.resumeDevice(deviceId);
+      else if (state === 'disconnected' && transport !== 'http') queueMicrotask(() => this.hasSession(deviceId) || this.persistent.handOff(deviceId));
+    });
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
     this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;

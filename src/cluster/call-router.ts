@@ -202,7 +202,7 @@ export class CallRouter {
       },
       (error: RpcError) => {
         leave();
-        if (controller.signal.reason === MOVED && !this.#closed && call.phase === 'here') {
+        if (controller.signal.reason === MOVED && !this.#closed && call.phase === 'here' && call.request.signal?.aborted !== true) {
           call.hops++;
           call.key = scheduler.schedule(call.request.deadline + NODE_ANSWER_GRACE_MS, call);
           return void this.#route(call);
@@ -256,7 +256,8 @@ export class CallRouter {
     if (call.key >= 0) scheduler.cancel(call.key, call);
     call.key = scheduler.schedule(call.request.deadline, call);
     let waiting = this.#parked.get(call.deviceId);
-    if (waiting !== undefined && waiting.size >= this.#options.maxPendingPerDevice) return this.#fail(call, 'IOT_ERR_QUEUE_FULL', call.deviceId);
+    // Only a new call is refused: one that was accepted and had to move keeps its place.
+    if (waiting !== undefined && call.hops === 0 && waiting.size >= this.#options.maxPendingPerDevice) return this.#fail(call, 'IOT_ERR_QUEUE_FULL', call.deviceId);
     if (waiting !== undefined) return void waiting.add(call);
     waiting = new Set([call]);
     this.#parked.set(call.deviceId, waiting);

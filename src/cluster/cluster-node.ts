@@ -134,12 +134,9 @@ export class ClusterNode {
     if (event.state === 'connected') {
       this.#stayed(deviceId);
       this.router.deviceArrivedHere(deviceId);
-      if (this.#present.has(deviceId) && !this.#unclaimed.has(deviceId)) {
-        void this.#options.persistent().resumeDevice(deviceId); // back within the grace period: the entry is still ours
-      } else {
-        this.#present.add(deviceId);
-        void this.#claim(deviceId);
-      }
+      // Claimed on every connect, also back within the grace period: the directory, not memory, says whose it is.
+      this.#present.add(deviceId);
+      void this.#claim(deviceId);
     } else if (event.state === 'disconnected') {
       // A takeover on this node reports the old session's end just before the new one: only a real departure counts.
       queueMicrotask(() => {
@@ -231,7 +228,9 @@ export class ClusterNode {
     this.#renewal.key = -1;
     try {
       if (!this.bus.ready) return; // tried again at the next renewal, or at once when Redis is ready
-      const unclaimed = [...this.#unclaimed].filter((id) => this.#present.has(id));
+      // Back from an outage: a session still here takes its entry; one that ended meanwhile may be elsewhere now, and leaves.
+      for (const id of [...this.#unclaimed]) if (!this.router.isLocal(id)) this.#leave(id);
+      const unclaimed = [...this.#unclaimed];
       for (let i = 0; i < unclaimed.length; i += RENEW_BATCH) await Promise.all(unclaimed.slice(i, i + RENEW_BATCH).map((id) => this.#claim(id)));
       const devices = [...this.#present].filter((id) => !this.#unclaimed.has(id));
       for (let i = 0; i < devices.length; i += RENEW_BATCH) {

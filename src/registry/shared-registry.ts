@@ -22,6 +22,9 @@ export class SharedRegistry {
   readonly #options: SharedRegistryOptions;
   /** Devices made here while the store was unreachable: written before the next reload, not dropped by it. */
   readonly #unshared = new Map<string, Device>();
+  /** When each device was last removed (a count of removals): a read from the store that began earlier must not bring it back. */
+  readonly #removedAt = new Map<string, number>();
+  #removals = 0;
 
   constructor(options: SharedRegistryOptions) {
     this.#options = options;
@@ -99,8 +102,11 @@ export class SharedRegistry {
   async fetchDevice(id: string): Promise<Device | undefined> {
     const local = this.#options.devices.get(id);
     if (local !== undefined) return local;
-    const stored = await this.#options.store.getDevice(id).catch(() => undefined);
-    if (stored === undefined) return undefined;
+    const removalsBefore = this.#removals;
+    const stored = await this.#options.store.getDevice(id).catch((error: unknown) => {
+      throw storeError(error);
+    });
+    if (stored === undefined || (this.#removedAt.get(id) ?? -1) > removalsBefore) return this.#options.devices.get(id);
     try {
       return this.#options.devices.insert(stored);
     } catch {
@@ -112,6 +118,13 @@ export class SharedRegistry {
     await this.#options.store.removeDevice(device).catch((error: unknown) => {
       throw storeError(error);
     });
+    this.#removed(device.id);
+  }
+
+  #removed(id: string): void {
+    this.#removedAt.set(id, ++this.#removals);
+    // Only reads under way can be overtaken; keep the most recent removals.
+    if (this.#removedAt.size > 10_000) this.#removedAt.delete(this.#removedAt.keys().next().value!);
   }
 
   async addUser(input: NewUser): Promise<User> {
@@ -133,6 +146,7 @@ export class SharedRegistry {
           if (devices.get(change.device.id) === undefined) devices.insert(change.device);
           return;
         case 'device-removed':
+          this.#removed(change.device.id);
           return this.#drop(change.device.id, false);
         case 'user-added':
           if (users.byEmail(change.user.email) === undefined) users.add(change.user);

@@ -45,6 +45,22 @@ describe('persistent calls', () => {
     expect((await stored(rpcId)).response).toEqual({ applied: { mode: 'eco' } });
   });
 
+  it('a call DELIVERED to a device that then reconnects without answering is sent again on its new connection, and its reply counts', async () => {
+    const rpcId = await submit({ method: 'again', timeout: 10_000, expirationTime: Date.now() + 30_000 });
+    const first = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN');
+    const firstSeen = await answerRequests(first, () => undefined); // PUBACKs (DELIVERED), never answers
+    await expect.poll(async () => (await stored(rpcId)).status).toBe('DELIVERED');
+    expect(firstSeen.map((r) => r.method)).toEqual(['again']);
+    first.end(true);
+    await until(() => t.server.devices.state('dev-plain') === 'offline');
+    const second = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN');
+    devices.push(second);
+    const secondSeen = await answerRequests(second, () => ({ second: true }));
+    await expect.poll(async () => (await stored(rpcId)).status, { timeout: 5000 }).toBe('SUCCESSFUL');
+    expect(secondSeen.map((r) => r.method)).toEqual(['again']);
+    expect(await stored(rpcId)).toMatchObject({ response: { second: true } });
+  });
+
   it('one-way persistent calls end DELIVERED on the PUBACK', async () => {
     const device = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN');
     devices.push(device);

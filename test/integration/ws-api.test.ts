@@ -176,4 +176,19 @@ describe('the WebSocket API for applications (/api/ws)', () => {
     expect((await app.command({ cmdId: 1, type: 'subscribe', deviceId: 'dev-plain' })).result).toMatchObject({ subscribed: 'dev-plain' });
     app.close();
   });
+
+  it('subscribe and unsubscribe sent back to back: the unsubscribe wins, and no events follow', async () => {
+    const app = await AppSocketClient.open(t.httpUrl, tenantToken);
+    try {
+      app.send({ cmdId: 'quick', type: 'subscribe', deviceId: 'dev-a' });
+      app.send({ cmdId: 'quick', type: 'unsubscribe' });
+      expect((await app.next((f) => f.cmdId === 'quick' && 'result' in f && 'unsubscribed' in (f.result as object))).result).toEqual({ unsubscribed: true });
+      const device = await connectDevice(t.mqttUrl, 'TOKEN_A');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      device.end(true);
+      expect(app.frames.filter((f) => f.cmdId === 'quick' && 'event' in f)).toEqual([]);
+    } finally {
+      app.close();
+    }
+  });
 });

@@ -110,6 +110,7 @@ export class AppSocket {
   }
 
   async #rpc(id: CmdId, principal: Principal, frame: Record<string, unknown>): Promise<void> {
+    if (this.#closed) return; // it waited for an auth frame, and the socket went meanwhile
     if (this.#calls.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already in use by a call under way`);
     if (this.#calls.size >= MAX_CALLS_IN_FLIGHT) throw new RpcError('IOT_ERR_QUEUE_FULL', `this socket (${MAX_CALLS_IN_FLIGHT} calls under way)`);
     const { deviceId, oneway, cmdId: _cmdId, type: _type, ...body } = frame;
@@ -129,9 +130,16 @@ export class AppSocket {
     if (typeof deviceId !== 'string' || deviceId.length === 0) throw new RpcError('IOT_ERR_BAD_REQUEST', 'deviceId: a string is required');
     if (this.#subscriptions.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already a subscription`);
     if (this.#subscriptions.size >= MAX_SUBSCRIPTIONS) throw new RpcError('IOT_ERR_BAD_REQUEST', `a socket may hold at most ${MAX_SUBSCRIPTIONS} subscriptions`);
-    requireDeviceAccess(principal, await this.#engine.findDevice(deviceId), deviceId);
-    if (this.#closed) return;
-    if (this.#subscriptions.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already a subscription`);
+    // The cmdId is taken now: an unsubscribe that arrives while the device is looked up ends it.
+    const placeholder = { deviceId, unwatch: () => {} };
+    this.#subscriptions.set(id, placeholder);
+    try {
+      requireDeviceAccess(principal, await this.#engine.findDevice(deviceId), deviceId);
+    } catch (error) {
+      if (this.#subscriptions.get(id) === placeholder) this.#subscriptions.delete(id);
+      throw error;
+    }
+    if (this.#closed || this.#subscriptions.get(id) !== placeholder) return;
     const unwatch = this.#engine.events.watch(deviceId, (event) => this.#event(id, event));
     this.#subscriptions.set(id, { deviceId, unwatch });
     // In a cluster a device with no session here may have one on another node: only a session here is reported.
