@@ -54,8 +54,9 @@ export interface CallStore {
   /**
    * Replaces the stored call (same id); every status change is written here before it is acted on.
    * A call in a final status keeps it (only DELETED may follow): false when refused, or when the call is gone.
+   * With `expected`, only a call still in that status is written (compare-and-set).
    */
-  update(call: StoredCall): Promise<boolean>;
+  update(call: StoredCall, expected?: PersistentStatus): Promise<boolean>;
   get(id: string): Promise<StoredCall | undefined>;
   byRequestUUID(deviceId: string, requestUUID: string): Promise<StoredCall | undefined>;
   listByDevice(deviceId: string, query: CallQuery): Promise<CallPage>;
@@ -93,9 +94,9 @@ export class MemoryCallStore implements CallStore {
     return call;
   }
 
-  async update(call: StoredCall): Promise<boolean> {
+  async update(call: StoredCall, expected?: PersistentStatus): Promise<boolean> {
     const current = this.#calls.get(call.id);
-    if (current === undefined || !mayReplace(current, call)) return false;
+    if (current === undefined || !mayReplace(current, call) || (expected !== undefined && current.status !== expected)) return false;
     this.#calls.set(call.id, call);
     if (isFinal(call)) this.#unfinished.delete(call.id);
     else this.#unfinished.add(call.id);

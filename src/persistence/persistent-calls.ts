@@ -233,7 +233,8 @@ export class PersistentCalls implements DeadlineTarget {
     const waiting = unfinished.filter((c) => !elsewhere.has(c.deviceId) && !this.#delivering.has(c.id));
     const stale = waiting.filter((c) => c.status !== 'QUEUED');
     for (let i = 0; i < stale.length; i += RECOVERY_BATCH) {
-      await Promise.all(stale.slice(i, i + RECOVERY_BATCH).map((c) => this.#write(c, 'QUEUED')));
+      // Only if still as read: a node that took the device meanwhile may be delivering it.
+      await Promise.all(stale.slice(i, i + RECOVERY_BATCH).map((c) => this.#write(c, 'QUEUED', {}, c.status)));
     }
     this.#sweepKey = this.#options.scheduler.schedule(Date.now() + RETENTION_SWEEP_MS, this);
     this.#expirySweep.key = this.#options.scheduler.schedule(Date.now() + EXPIRY_SWEEP_MS, this.#expirySweep);
@@ -307,14 +308,14 @@ export class PersistentCalls implements DeadlineTarget {
    * final status is the last one: a delivery that ends as the call is
    * deleted, or a status that arrives late, never overwrites it.
    */
-  #write(call: StoredCall, status: PersistentStatus, changes: Partial<StoredCall> = {}): Promise<StoredCall> {
+  #write(call: StoredCall, status: PersistentStatus, changes: Partial<StoredCall> = {}, expected?: PersistentStatus): Promise<StoredCall> {
     const next: StoredCall = { ...call, ...changes, status, updatedTime: Date.now() };
     if (this.#finished.has(call.id) && status !== 'DELETED') return Promise.resolve(next);
     if (isFinal(next) && this.#delivering.has(call.id)) this.#finished.add(call.id);
     const previous = this.#writes.get(call.id) ?? Promise.resolve();
     const written = previous.then(async () => {
       // Refused: the store holds a final status another node wrote (EXPIRED, DELETED…); nothing more is written here.
-      if (await this.#options.store.update(next)) this.#options.statusWritten?.(next);
+      if (await this.#options.store.update(next, expected)) this.#options.statusWritten?.(next);
       else if (this.#delivering.has(call.id)) this.#finished.add(call.id);
     });
     const settled = written.then(

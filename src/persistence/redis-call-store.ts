@@ -1,6 +1,6 @@
 import type { Redis, Cluster } from 'ioredis';
 import { connectRedis, withTimeout } from '../cluster/redis-connection.js';
-import { isFinal, type CallPage, type CallQuery, type CallStore, type StoredCall } from './call-store.js';
+import { isFinal, type CallPage, type CallQuery, type CallStore, type PersistentStatus, type StoredCall } from './call-store.js';
 
 /**
  * Persistent calls in Redis, so they outlive the process and any node can
@@ -75,11 +75,11 @@ export class RedisCallStore implements CallStore {
     return earlier;
   }
 
-  async update(call: StoredCall): Promise<boolean> {
+  async update(call: StoredCall, expected?: PersistentStatus): Promise<boolean> {
     const tag = tagOf(call.deviceId);
     const final = isFinal(call);
     const written = (await withTimeout(
-      (this.#redis as unknown as UpdateCallCommand).iotrpcUpdateCall(`iotrpc:call:${tag}:${call.id}`, `iotrpc:open:${tag}`, JSON.stringify(call), call.id, final ? '1' : '0'),
+      (this.#redis as unknown as UpdateCallCommand).iotrpcUpdateCall(`iotrpc:call:${tag}:${call.id}`, `iotrpc:open:${tag}`, JSON.stringify(call), call.id, final ? '1' : '0', expected ?? ''),
     )) as number;
     if (written !== 1) return false;
     const member = `${call.deviceId}\n${call.id}`;
@@ -104,6 +104,18 @@ export class RedisCallStore implements CallStore {
 
   async listByDevice(deviceId: string, query: CallQuery): Promise<CallPage> {
     const tag = tagOf(deviceId);
+    if (query.status === undefined && query.sortProperty === 'createdTime') {
+      // The index is sorted by createdTime: only the page is read.
+      const key = `iotrpc:calls:${tag}`;
+      const start = query.page * query.pageSize;
+      const stop = start + query.pageSize - 1;
+      const [total, pageIds] = await Promise.all([
+        withTimeout(this.#redis.zcard(key)),
+        withTimeout(query.sortOrder === 'ASC' ? this.#redis.zrange(key, start, stop) : this.#redis.zrevrange(key, start, stop)),
+      ]);
+      const totalPages = Math.ceil(total / query.pageSize);
+      return { data: await this.#readMany(deviceId, pageIds), totalPages, totalElements: total, hasNext: query.page + 1 < totalPages };
+    }
     const ids = await withTimeout(this.#redis.zrange(`iotrpc:calls:${tag}`, 0, -1));
     const calls = (await this.#readMany(deviceId, ids)).filter((c) => query.status === undefined || c.status === query.status);
     const direction = query.sortOrder === 'ASC' ? 1 : -1;
@@ -181,10 +193,10 @@ export class RedisCallStore implements CallStore {
 }
 
 interface UpdateCallCommand {
-  iotrpcUpdateCall(callKey: string, openKey: string, json: string, id: string, final: '0' | '1'): Promise<unknown>;
+  iotrpcUpdateCall(callKey: string, openKey: string, json: string, id: string, final: '0' | '1', expected: string): Promise<unknown>;
 }
 
-/** KEYS: the call, the device's open set. ARGV: the call's JSON, its id, 1 when the new status is final. */
+/** KEYS: the call, the device's open set. ARGV: the call's JSON, its id, 1 when the new status is final, the status it must have now ('' for any). */
 const UPDATE_CALL = `
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
@@ -193,6 +205,7 @@ local status = stored['status']
 local final = status == 'SUCCESSFUL' or status == 'EXPIRED' or status == 'FAILED' or status == 'DELETED'
   or (status == 'DELIVERED' and stored['request']['oneway'] == true)
 if status == 'DELETED' then return -1 end
+if ARGV[4] ~= '' and status ~= ARGV[4] then return -1 end
 if final and cjson.decode(ARGV[1])['status'] ~= 'DELETED' then return -1 end
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then redis.call('SREM', KEYS[2], ARGV[2]) else redis.call('SADD', KEYS[2], ARGV[2]) end

@@ -66,3 +66,26 @@ describe.each([
     }
   });
 });
+
+describe('listing a device\'s calls from Redis, a page at a time', () => {
+  it('pages by createdTime in both orders read only the page, and agree with a filtered listing', async () => {
+    const store = RedisCallStore.connect(redis.url);
+    try {
+      const device = 'paged-device';
+      const base = Date.now() - 60_000;
+      const calls = Array.from({ length: 5 }, (_, i) => ({ ...storedCall(device, 'QUEUED', base + i * 1000), createdTime: base + i * 1000 }));
+      for (const call of calls) await store.insert(call);
+      const ids = calls.map((c) => c.id);
+      const page = (n: number, sortOrder: 'ASC' | 'DESC') => store.listByDevice(device, { pageSize: 2, page: n, sortProperty: 'createdTime', sortOrder });
+      expect((await page(0, 'ASC')).data.map((c) => c.id)).toEqual(ids.slice(0, 2));
+      expect(await page(2, 'ASC')).toMatchObject({ totalElements: 5, totalPages: 3, hasNext: false });
+      expect((await page(2, 'ASC')).data.map((c) => c.id)).toEqual(ids.slice(4));
+      expect((await page(1, 'DESC')).data.map((c) => c.id)).toEqual([ids[2], ids[1]]);
+      const filtered = await store.listByDevice(device, { pageSize: 2, page: 1, sortProperty: 'createdTime', sortOrder: 'DESC', status: 'QUEUED' });
+      expect(filtered.data.map((c) => c.id)).toEqual([ids[2], ids[1]]);
+      expect(filtered.totalElements).toBe(5);
+    } finally {
+      await store.close();
+    }
+  });
+});
