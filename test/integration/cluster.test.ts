@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppSocketClient } from '../support/app-socket-client.js';
 import { EngineProcess, writeTestConfig } from '../support/cluster.js';
@@ -23,15 +24,22 @@ afterAll(async () => {
 const [n1, n2, n3] = [0, 1, 2].map((i) => () => nodes[i]!);
 const rpc = (node: EngineProcess, deviceId: string, body: Record<string, unknown>) => node.request('POST', `/api/rpc/twoway/${deviceId}`, token, body);
 const stored = async (node: EngineProcess, rpcId: string) => (await (await node.request('GET', `/api/rpc/persistent/${rpcId}`, token)).json()) as { status: string; response: unknown };
-/** Waits until the node that holds the device's session has registered it (the directory is written as the device connects). */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 150));
+/** Waits until the directory names the node that holds the device's session (it is written as the device connects). */
+async function settle(deviceId: string, node: string): Promise<void> {
+  const client = new Redis(redis.url);
+  try {
+    await expect.poll(() => client.get(`iotrpc:dir:{d:${deviceId}}`), { timeout: 5000, interval: 20 }).toBe(node);
+  } finally {
+    client.disconnect();
+  }
+}
 
 describe('a cluster of three engine processes over Redis', () => {
   it('a REST call to node 1 reaches an MQTT device on node 3 and returns its reply; errors come back with their codes', async () => {
     const device = await connectDevice(n3().mqtt, 'TOKEN_PLAIN');
     try {
       await answerRequests(device, (method, params) => (method === 'silent' ? undefined : { on: 'node-3', method, params }));
-      await settle();
+      await settle('dev-plain', 'node-3');
       const res = await rpc(n1(), 'dev-plain', { method: 'where', params: { x: 1 } });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ on: 'node-3', method: 'where', params: { x: 1 } });
@@ -62,7 +70,7 @@ describe('a cluster of three engine processes over Redis', () => {
         await app.next((f) => f.cmdId === 'watch' && f.event === 'subscribed');
         const answer = await app.command({ cmdId: 1, type: 'rpc', deviceId: 'dev-plain', method: 'overWs' });
         expect(answer).toEqual({ cmdId: 1, result: { method: 'overWs', on: 'node-3' } });
-        await settle();
+        await settle('dev-plain', 'node-3');
         expect(await (await rpc(n2(), 'dev-plain', { method: 'viaNode2' })).json()).toEqual({ method: 'viaNode2', on: 'node-3' });
         const replied = await app.next((f) => f.cmdId === 'watch' && f.event === 'call' && (f.call as { method: string; status: string }).method === 'viaNode2' && (f.call as { status: string }).status === 'replied');
         expect(replied).toMatchObject({ deviceId: 'dev-plain', node: 'node-3' });
@@ -107,12 +115,12 @@ describe('a cluster of three engine processes over Redis', () => {
   it('a device that reconnects to another node takes its session along: the old node closes its connection', async () => {
     const first = await connectDevice(n1().mqtt, 'TOKEN_A', { reconnectPeriod: 0 });
     const closed = new Promise<void>((resolve) => first.once('close', () => resolve()));
-    await settle();
+    await settle('dev-a', 'node-1');
     const second = await connectDevice(n3().mqtt, 'TOKEN_A');
     try {
       await closed;
       await answerRequests(second, () => ({ on: 'node-3' }));
-      await settle();
+      await settle('dev-a', 'node-3');
       const res = await rpc(n2(), 'dev-a', { method: 'whereNow' });
       expect(await res.json()).toEqual({ on: 'node-3' });
     } finally {
@@ -123,7 +131,7 @@ describe('a cluster of three engine processes over Redis', () => {
 
   it('a call waiting on node 1 for a device that is connected there but not subscribed follows the device to node 3', async () => {
     const idle = await connectDevice(n1().mqtt, 'TOKEN_A', { reconnectPeriod: 0 });
-    await settle();
+    await settle('dev-a', 'node-1');
     const pending = rpc(n2(), 'dev-a', { method: 'follow', timeout: 10_000 });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const moved = await connectDevice(n3().mqtt, 'TOKEN_A');
@@ -145,7 +153,7 @@ describe('a cluster of three engine processes over Redis', () => {
     };
     const answer = (id: number, body: unknown) => fetch(`${n2().http}/api/v1/TOKEN_PLAIN/rpc/${id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const firstPoll = poll();
-    await settle();
+    await settle('dev-plain', 'node-2');
     const plain = rpc(n1(), 'dev-plain', { method: 'overHttp', timeout: 10_000 });
     const first = await firstPoll;
     expect(first?.method).toBe('overHttp');
@@ -178,7 +186,7 @@ describe('a cluster of three engine processes over Redis', () => {
         return page.data.find((d) => d.name === 'Cluster Sensor')?.id;
       };
       await expect.poll(find, { timeout: 5000 }).toBeDefined();
-      await settle();
+      await settle((await find())!, 'node-2');
       const res = await rpc(n1(), (await find())!, { method: 'read' });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ from: 'Cluster Sensor', via: 'gw-1' });
@@ -205,7 +213,7 @@ describe('a cluster of three engine processes over Redis', () => {
     const device = await connectDevice(n3().mqtt, 'TOKEN_CLUSTER_MADE');
     try {
       await answerRequests(device, () => ({ made: true }));
-      await settle();
+      await settle(id, 'node-3');
       expect(await (await rpc(n2(), id, { method: 'hello' })).json()).toEqual({ made: true });
       const clash = await n2().request('POST', '/api/device', token, { name: 'Cluster Made' });
       expect(clash.status).toBe(409);
@@ -226,7 +234,7 @@ describe('nodes that die, and Redis that goes away', () => {
     const device = await connectDevice(spare.mqtt, 'TOKEN_PLAIN', { reconnectPeriod: 0 });
     try {
       const seen = await answerRequests(device, () => undefined); // receives, never answers
-      await settle();
+      await settle('dev-plain', 'node-4');
       const persistentRes = await rpc(n1(), 'dev-plain', { method: 'mustSurvive', persistent: true, timeout: 10_000, expirationTime: Date.now() + 60_000 });
       const { rpcId } = (await persistentRes.json()) as { rpcId: string };
       const started = Date.now();
@@ -282,7 +290,7 @@ describe('nodes that die, and Redis that goes away', () => {
     try {
       await answerRequests(local, () => ({ on: 'node-1' }));
       await answerRequests(remote, () => ({ on: 'node-2' }));
-      await settle();
+      await settle('dev-plain', 'node-2');
       // Acknowledged by Redis just before it is killed (appendfsync always): it must be there after the restart.
       const accepted = await rpc(n3(), 'gw-1', { method: 'acknowledged', persistent: true, timeout: 10_000, expirationTime: Date.now() + 120_000 });
       const { rpcId } = (await accepted.json()) as { rpcId: string };
