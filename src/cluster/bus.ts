@@ -28,6 +28,15 @@ export class ClusterBus {
     if (!this.#sharded) this.#subscriber.on('error', () => {}); // reported by the command connection
   }
 
+  /** `listener` runs each time the subscriber connection is (again) ready: messages sent while it was away are lost. */
+  onSubscriberReady(listener: () => void): void {
+    this.#subscriber.on('ready', listener);
+  }
+
+  offSubscriberReady(listener: () => void): void {
+    this.#subscriber.off('ready', listener);
+  }
+
   /** Whether commands can be sent now (a command to a Redis that is away fails fast instead of waiting). */
   get ready(): boolean {
     return this.#redis.status === 'ready';

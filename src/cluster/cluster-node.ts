@@ -96,6 +96,7 @@ export class ClusterNode {
     this.#options.actors.on('session', this.#onSession);
     // Back from a Redis outage: the sessions held meanwhile are registered again.
     this.#options.redis.on('ready', this.#onRedisReady);
+    this.bus.onSubscriberReady(this.#onInboxBack);
     this.#scheduleRenewal();
   }
 
@@ -103,6 +104,7 @@ export class ClusterNode {
     this.#closed = true;
     this.#options.actors.off('session', this.#onSession);
     this.#options.redis.off('ready', this.#onRedisReady);
+    this.bus.offSubscriberReady(this.#onInboxBack);
     if (this.#renewal.key >= 0) this.#options.scheduler.cancel(this.#renewal.key, this.#renewal);
     for (const timer of this.#leaving.values()) this.#options.scheduler.cancel(timer.key, timer);
     this.router.close();
@@ -172,6 +174,16 @@ export class ClusterNode {
   }
 
   readonly #onRedisReady = (): void => void this.#renewAll();
+
+  /** The inbox was away: a `resume` sent meanwhile is lost, so every device here looks for its stored calls once more. */
+  readonly #onInboxBack = (): void => {
+    void (async () => {
+      const devices = [...this.#options.actors.sessionDevices()];
+      for (let i = 0; i < devices.length; i += RENEW_BATCH) {
+        await Promise.all(devices.slice(i, i + RENEW_BATCH).map((id) => this.#options.persistent().resumeDevice(id)));
+      }
+    })();
+  };
 
   /**
    * The device's entry names this node; the node that held it closes its
