@@ -103,7 +103,7 @@ export class RpcEngine implements TransportContext {
       logger,
       ttlDays: config.rpc.ttlDays,
       call: (deviceId, options) => this.#call(deviceId, options, this.actors),
-      isLocal: (deviceId) => this.hasSession(deviceId),
+      hasSession: (deviceId) => this.actors.hasSession(deviceId),
       wakeOwner: node && ((deviceId) => node.wakeOwner(deviceId)),
       withdrawElsewhere: node && ((call) => node.withdrawElsewhere(call)),
       ownedElsewhere: node && ((deviceIds) => node.ownedElsewhere(deviceIds)),
@@ -114,7 +114,7 @@ export class RpcEngine implements TransportContext {
     // which ends after every call it carries) gets its unanswered calls again, retried, on its next session.
     this.actors.on('session', ({ deviceId, state, transport }) => {
       if (state === 'connected' && node === undefined) void this.persistent.resumeDevice(deviceId);
-      else if (state === 'disconnected' && transport !== 'http') queueMicrotask(() => this.hasSession(deviceId) || this.persistent.handOff(deviceId));
+      else if (state === 'disconnected' && transport !== 'http') queueMicrotask(() => this.actors.hasSession(deviceId) || this.persistent.handOff(deviceId));
     });
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
@@ -160,11 +160,7 @@ export class RpcEngine implements TransportContext {
     return this.shared === undefined ? this.users.add(input) : this.shared.addUser(input);
   }
 
-  /** Whether the device has a session on this node. */
-  hasSession(deviceId: string): boolean {
-    const state = this.actors.deviceState(deviceId);
-    return state === 'connected' || state === 'subscribed';
-  }
+
 
   /** A server-side call to a device, wherever its session is: the reply for two-way calls, undefined for one-way ones. */
   call(deviceId: string, options: CallOptions): Promise<unknown> {

@@ -255,6 +255,11 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     link.close(reason);
   }
 
+  /** Whether the device has a session here (connected, subscribed or not). */
+  hasSession(deviceId: string): boolean {
+    return (this.#devices.get(deviceId)?.link ?? null) !== null;
+  }
+
   /** The devices that have a session here. */
   *sessionDevices(): IterableIterator<string> {
     for (const entry of this.#devices.values()) if (entry.link !== null) yield entry.deviceId;

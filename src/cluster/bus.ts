@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { isCluster, withTimeout, type RedisClient } from './redis-connection.js';
 
-type Listener = (message: string) => void;
+/** Receives each message of a channel, parsed (the bus carries JSON; a message that is not JSON is dropped). */
+type Listener = (message: unknown) => void;
 
 /**
  * Pub/sub between nodes. On a single Redis: PUBLISH/SUBSCRIBE on a second
@@ -20,9 +21,16 @@ export class ClusterBus {
     this.#sharded = isCluster(redis);
     // ioredis opens its own subscriber connections per shard for a Cluster.
     this.#subscriber = this.#sharded ? redis : (redis as Redis).duplicate();
-    const deliver = (channel: string | Buffer, message: string | Buffer) => {
+    const deliver = (channel: string | Buffer, text: string | Buffer) => {
       const listeners = this.#listeners.get(String(channel));
-      if (listeners !== undefined) for (const listener of listeners) listener(String(message));
+      if (listeners === undefined) return;
+      let message: unknown;
+      try {
+        message = JSON.parse(String(text));
+      } catch {
+        return;
+      }
+      for (const listener of listeners) listener(message);
     };
     this.#subscriber.on(this.#sharded ? 'smessage' : 'message', deliver);
     if (!this.#sharded) this.#subscriber.on('error', () => {}); // reported by the command connection
@@ -42,9 +50,13 @@ export class ClusterBus {
     return this.#redis.status === 'ready';
   }
 
-  /** How many nodes received it: 0 means nobody listens on that channel (its node is gone). */
-  publish(channel: string, message: string): Promise<number> {
-    return withTimeout((this.#sharded ? this.#redis.spublish(channel, message) : (this.#redis as Redis).publish(channel, message)) as Promise<number>);
+  /**
+   * Sends `message` as JSON; resolves with how many nodes received it: 0 means nobody listens on that channel
+   * (its node is gone). Throws at once for a message JSON cannot carry.
+   */
+  publish(channel: string, message: unknown): Promise<number> {
+    const text = JSON.stringify(message);
+    return withTimeout((this.#sharded ? this.#redis.spublish(channel, text) : (this.#redis as Redis).publish(channel, text)) as Promise<number>);
   }
 
   /** Adds a listener of the channel (several may listen to one channel; Redis is subscribed once). */

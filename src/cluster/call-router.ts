@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ActorSystem, CallRequest } from '../actors/index.js';
 import { RpcError, toRpcError, type ErrorCode } from '../errors.js';
 import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
+import { ScheduledTask } from '../scheduling/scheduled-task.js';
 import type { ClusterBus } from './bus.js';
 import { arrivalsOf, inboxOf, repliesOf, type InboxMessage, type ReplyMessage } from './messages.js';
 import type { SessionDirectory } from './session-directory.js';
@@ -76,18 +77,19 @@ export class CallRouter {
   readonly #forwarded = new Map<string, RoutedCall>();
   readonly #parked = new Map<string, Set<RoutedCall>>();
   /** The listener of each device's arrival channel, while calls wait for it. */
-  readonly #arrivalListeners = new Map<string, (text: string) => void>();
+  readonly #arrivalListeners = new Map<string, (message: unknown) => void>();
   /** Calls this node runs for other nodes, by `<node>\n<id>`, so that their callers can withdraw them. */
   readonly #incoming = new Map<string, AbortController>();
   /** The keys of #incoming, and the calls that entered here and run here, by device: they move when it leaves. */
   readonly #incomingByDevice = new Map<string, Set<string>>();
   readonly #here = new Map<string, Set<RoutedCall>>();
-  readonly #watchdog: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => this.#checkNodes() };
+  readonly #watchdog: ScheduledTask;
   #sequence = 0;
   #closed = false;
 
   constructor(options: CallRouterOptions) {
     this.#options = options;
+    this.#watchdog = new ScheduledTask(options.scheduler, () => void this.#checkNodes());
   }
 
   get nodeId(): string {
@@ -96,32 +98,27 @@ export class CallRouter {
 
   async start(): Promise<void> {
     const { bus, nodeId } = this.#options;
-    await bus.subscribe(inboxOf(nodeId), (text) => this.#onInbox(text));
-    await bus.subscribe(repliesOf(nodeId), (text) => this.#onReply(text));
-    this.#watchdog.key = this.#options.scheduler.schedule(Date.now() + WATCHDOG_MS, this.#watchdog);
+    await bus.subscribe(inboxOf(nodeId), (message) => this.#onInbox(message as InboxMessage));
+    await bus.subscribe(repliesOf(nodeId), (message) => this.#onReply(message as ReplyMessage));
+    this.#watchdog.runIn(WATCHDOG_MS);
   }
 
   close(): void {
     this.#closed = true;
-    if (this.#watchdog.key >= 0) this.#options.scheduler.cancel(this.#watchdog.key, this.#watchdog);
+    this.#watchdog.cancel();
     for (const call of [...this.#forwarded.values()]) this.#fail(call, 'IOT_ERR_SHUTTING_DOWN', '');
     for (const calls of [...this.#parked.values()]) for (const call of [...calls]) this.#fail(call, 'IOT_ERR_SHUTTING_DOWN', '');
     for (const controller of this.#incoming.values()) controller.abort(new RpcError('IOT_ERR_SHUTTING_DOWN'));
     // Calls running here are answered by the actor system as it closes.
   }
 
-  /** Whether the device has a session on this node. */
-  isLocal(deviceId: string): boolean {
-    const state = this.#options.actors.deviceState(deviceId);
-    return state === 'connected' || state === 'subscribed';
-  }
+
 
   call(deviceId: string, request: CallRequest): Promise<unknown> {
     if (this.#closed) return Promise.reject(new RpcError('IOT_ERR_SHUTTING_DOWN'));
     if (request.signal?.aborted === true) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
     return new Promise((resolve, reject) => {
       const call = new RoutedCall(this, `${++this.#sequence}`, deviceId, request, resolve, reject);
-      call.key = this.#options.scheduler.schedule(request.deadline + NODE_ANSWER_GRACE_MS, call);
       const signal = request.signal;
       if (signal !== undefined) {
         const withdraw = () => this.#withdraw(call);
@@ -149,7 +146,7 @@ export class CallRouter {
   async notifyOwner(deviceId: string, message: InboxMessage): Promise<boolean> {
     const owner = await this.#options.directory.owner(deviceId);
     if (owner === null || owner === this.#options.nodeId) return false;
-    return (await this.#options.bus.publish(inboxOf(owner), JSON.stringify(message))) > 0;
+    return (await this.#options.bus.publish(inboxOf(owner), message)) > 0;
   }
 
   /** @internal the call's timer fired. */
@@ -166,6 +163,8 @@ export class CallRouter {
     call.phase = 'routing';
     if (this.#options.isPresent(call.deviceId)) return this.#runHere(call);
     const { bus, directory, nodeId } = this.#options;
+    // Leaving this node: from now on the router answers by the deadline (the actors do for a call that runs here).
+    if (call.key < 0) this.#answerBy(call, call.request.deadline + NODE_ANSWER_GRACE_MS);
     if (!bus.ready) return this.#fail(call, 'IOT_ERR_CLUSTER_UNAVAILABLE', call.deviceId);
     let owner: string | null;
     try {
@@ -177,6 +176,13 @@ export class CallRouter {
     if (this.#options.isPresent(call.deviceId)) return this.#runHere(call);
     if (owner === null || owner === nodeId || call.hops >= MAX_HOPS) return this.#park(call);
     await this.#forward(call, owner);
+  }
+
+  /** The call's timer: at `at` the router answers it, as its phase says (deadlinePassed). */
+  #answerBy(call: RoutedCall, at: number): void {
+    const { scheduler } = this.#options;
+    if (call.key >= 0) scheduler.cancel(call.key, call);
+    call.key = scheduler.schedule(at, call);
   }
 
   #runHere(call: RoutedCall): void {
@@ -204,7 +210,6 @@ export class CallRouter {
         leave();
         if (controller.signal.reason === MOVED && !this.#closed && call.phase === 'here' && call.request.signal?.aborted !== true) {
           call.hops++;
-          call.key = scheduler.schedule(call.request.deadline + NODE_ANSWER_GRACE_MS, call);
           return void this.#route(call);
         }
         this.#settle(call);
@@ -215,20 +220,21 @@ export class CallRouter {
 
   async #forward(call: RoutedCall, owner: string): Promise<void> {
     const { request } = call;
-    let message: string;
+    const message: InboxMessage = {
+      t: 'call',
+      id: call.id,
+      from: this.#options.nodeId,
+      deviceId: call.deviceId,
+      method: request.method,
+      params: request.params,
+      oneway: request.oneway,
+      deadline: request.deadline,
+      requestUUID: request.requestUUID,
+      statuses: request.onStatus !== undefined,
+    };
+    let sending: Promise<number>;
     try {
-      message = JSON.stringify({
-        t: 'call',
-        id: call.id,
-        from: this.#options.nodeId,
-        deviceId: call.deviceId,
-        method: request.method,
-        params: request.params,
-        oneway: request.oneway,
-        deadline: request.deadline,
-        requestUUID: request.requestUUID,
-        statuses: request.onStatus !== undefined,
-      } satisfies InboxMessage);
+      sending = this.#options.bus.publish(inboxOf(owner), message);
     } catch (error) {
       return this.#fail(call, 'IOT_ERR_BAD_REQUEST', `params cannot be sent as JSON: ${(error as Error).message}`);
     }
@@ -237,7 +243,7 @@ export class CallRouter {
     this.#forwarded.set(call.id, call);
     let receivers: number;
     try {
-      receivers = await this.#options.bus.publish(inboxOf(owner), message);
+      receivers = await sending;
     } catch {
       return this.#fail(call, 'IOT_ERR_CLUSTER_UNAVAILABLE', call.deviceId);
     }
@@ -252,9 +258,7 @@ export class CallRouter {
   #park(call: RoutedCall): void {
     if (call.phase === 'settled') return;
     call.phase = 'parked';
-    const { scheduler } = this.#options;
-    if (call.key >= 0) scheduler.cancel(call.key, call);
-    call.key = scheduler.schedule(call.request.deadline, call);
+    this.#answerBy(call, call.request.deadline);
     let waiting = this.#parked.get(call.deviceId);
     // Only a new call is refused: one that was accepted and had to move keeps its place.
     if (waiting !== undefined && call.hops === 0 && waiting.size >= this.#options.maxPendingPerDevice) return this.#fail(call, 'IOT_ERR_QUEUE_FULL', call.deviceId);
@@ -262,7 +266,7 @@ export class CallRouter {
     waiting = new Set([call]);
     this.#parked.set(call.deviceId, waiting);
     const deviceId = call.deviceId;
-    const listener = (text: string) => this.#arrived(deviceId, (JSON.parse(text) as { node: string }).node, false);
+    const listener = (message: unknown) => this.#arrived(deviceId, (message as { node: string }).node, false);
     this.#arrivalListeners.set(deviceId, listener);
     // Listen for the device's arrival, then look once more: it may have connected while we subscribed.
     this.#options.bus
@@ -291,9 +295,7 @@ export class CallRouter {
     }
     for (const call of going) {
       if (call.phase !== 'parked') continue;
-      const { scheduler } = this.#options;
-      scheduler.cancel(call.key, call);
-      call.key = scheduler.schedule(call.request.deadline + NODE_ANSWER_GRACE_MS, call);
+      this.#answerBy(call, call.request.deadline + NODE_ANSWER_GRACE_MS);
       if (node === this.#options.nodeId) void this.#route(call);
       else void this.#forward(call, node);
     }
@@ -309,7 +311,7 @@ export class CallRouter {
   #withdraw(call: RoutedCall): void {
     if (call.phase === 'here') return void call.controller?.abort(new RpcError('IOT_ERR_CALL_DELETED', 'the caller aborted it'));
     if (call.phase === 'forwarded') {
-      this.#options.bus.publish(inboxOf(call.node), JSON.stringify({ t: 'cancel', id: call.id, from: this.#options.nodeId } satisfies InboxMessage)).catch(() => {});
+      this.#options.bus.publish(inboxOf(call.node), { t: 'cancel', id: call.id, from: this.#options.nodeId } satisfies InboxMessage).catch(() => {});
     }
     this.#fail(call, 'IOT_ERR_CALL_DELETED', 'the caller aborted it');
   }
@@ -337,13 +339,7 @@ export class CallRouter {
     call.reject(new RpcError(code, detail));
   }
 
-  #onReply(text: string): void {
-    let message: ReplyMessage;
-    try {
-      message = JSON.parse(text) as ReplyMessage;
-    } catch {
-      return;
-    }
+  #onReply(message: ReplyMessage): void {
     const call = this.#forwarded.get(message.id);
     if (call === undefined) return;
     switch (message.t) {
@@ -364,7 +360,6 @@ export class CallRouter {
 
   /** Every second: a node that holds forwarded calls and no longer listens has died; Redis away fails them too. */
   async #checkNodes(): Promise<void> {
-    this.#watchdog.key = -1;
     if (this.#closed) return;
     const nodes = new Set([...this.#forwarded.values()].map((c) => c.node));
     await Promise.all(
@@ -383,18 +378,12 @@ export class CallRouter {
         }
       }),
     );
-    if (!this.#closed) this.#watchdog.key = this.#options.scheduler.schedule(Date.now() + WATCHDOG_MS, this.#watchdog);
+    if (!this.#closed) this.#watchdog.runIn(WATCHDOG_MS);
   }
 
   // ── the owning side ───────────────────────────────────────────────────────
 
-  #onInbox(text: string): void {
-    let message: InboxMessage;
-    try {
-      message = JSON.parse(text) as InboxMessage;
-    } catch {
-      return;
-    }
+  #onInbox(message: InboxMessage): void {
     switch (message.t) {
       case 'call':
         return this.#runForOtherNode(message);
@@ -410,7 +399,7 @@ export class CallRouter {
   #runForOtherNode(message: Extract<InboxMessage, { t: 'call' }>): void {
     const replies = repliesOf(message.from);
     const send = (reply: ReplyMessage) => {
-      this.#options.bus.publish(replies, JSON.stringify(reply)).catch((error: unknown) => this.#options.logger.warn({ err: (error as Error).message, node: message.from }, 'could not return a reply to the calling node'));
+      this.#options.bus.publish(replies, reply).catch((error: unknown) => this.#options.logger.warn({ err: (error as Error).message, node: message.from }, 'could not return a reply to the calling node'));
     };
     if (!this.#options.isPresent(message.deviceId) || this.#closed) {
       // The directory named this node, wrongly: its entry goes, so that the caller does not come back.
@@ -449,4 +438,4 @@ export class CallRouter {
   }
 }
 
-const PING = JSON.stringify({ t: 'ping' } satisfies InboxMessage);
+const PING: InboxMessage = { t: 'ping' };

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { ActorSystem, SessionEvent } from '../actors/index.js';
 import type { PersistentCalls, StoredCall } from '../persistence/index.js';
-import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
+import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
+import { ScheduledTask, inBatches } from '../scheduling/index.js';
 import { ClusterBus } from './bus.js';
 import { CallRouter } from './call-router.js';
 import { DeviceEventRelay } from './device-event-relay.js';
@@ -24,20 +25,8 @@ export interface ClusterNodeOptions extends ClusterOptions {
   readonly persistent: () => PersistentCalls;
 }
 
-const RENEW_BATCH = 1000;
-
-/** Fires when a device that lost its session here has not come back within the grace period. */
-class LeaveTimer implements DeadlineTarget {
-  key = -1;
-  constructor(
-    readonly deviceId: string,
-    readonly leave: (deviceId: string) => void,
-  ) {}
-  onDeadline(): void {
-    this.key = -1;
-    this.leave(this.deviceId);
-  }
-}
+/** Directory commands in flight at once when renewing or resuming every device of the node. */
+const BATCH = 1000;
 
 /**
  * One engine's place in a cluster (DESIGN.md): it registers the sessions of
@@ -51,7 +40,7 @@ export class ClusterNode {
   readonly router: CallRouter;
   readonly events: DeviceEventRelay;
   readonly #options: ClusterNodeOptions;
-  readonly #renewal: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => void this.#renewAll() };
+  readonly #renewal: ScheduledTask;
   /** Sessions here whose claim never reached the directory (Redis was away): claimed, not renewed, when it is back. */
   readonly #unclaimed = new Set<string>();
   /**
@@ -61,12 +50,14 @@ export class ClusterNode {
    * that connects elsewhere (takeover) or stays away longer leaves.
    */
   readonly #present = new Set<string>();
-  readonly #leaving = new Map<string, LeaveTimer>();
+  /** Devices whose session ended here, until they come back or leave. */
+  readonly #leaving = new Map<string, ScheduledTask>();
   #renewing = false;
   #closed = false;
 
   constructor(options: ClusterNodeOptions) {
     this.#options = options;
+    this.#renewal = new ScheduledTask(options.scheduler, () => void this.#renewAll());
     this.bus = new ClusterBus(options.redis);
     this.directory = new SessionDirectory(options.redis, options.nodeId, options.leaseMs);
     this.router = new CallRouter({
@@ -76,7 +67,7 @@ export class ClusterNode {
       directory: this.directory,
       scheduler: options.scheduler,
       logger: options.logger,
-      isPresent: (deviceId) => this.#present.has(deviceId) || this.router.isLocal(deviceId),
+      isPresent: (deviceId) => this.#present.has(deviceId) || this.#options.actors.hasSession(deviceId),
       maxPendingPerDevice: options.maxPendingPerDevice,
       onControl: (message) => this.#onControl(message),
     });
@@ -97,7 +88,7 @@ export class ClusterNode {
     // Back from a Redis outage: the sessions held meanwhile are registered again.
     this.#options.redis.on('ready', this.#onRedisReady);
     this.bus.onSubscriberReady(this.#onInboxBack);
-    this.#scheduleRenewal();
+    this.#renewal.runIn(this.#options.leaseMs / 3);
   }
 
   async close(): Promise<void> {
@@ -105,8 +96,8 @@ export class ClusterNode {
     this.#options.actors.off('session', this.#onSession);
     this.#options.redis.off('ready', this.#onRedisReady);
     this.bus.offSubscriberReady(this.#onInboxBack);
-    if (this.#renewal.key >= 0) this.#options.scheduler.cancel(this.#renewal.key, this.#renewal);
-    for (const timer of this.#leaving.values()) this.#options.scheduler.cancel(timer.key, timer);
+    this.#renewal.cancel();
+    for (const timer of this.#leaving.values()) timer.cancel();
     this.router.close();
     this.events.close();
     // The sessions here are closing: their entries go now, not when their leases run out.
@@ -142,25 +133,23 @@ export class ClusterNode {
     } else if (event.state === 'disconnected') {
       // A takeover on this node reports the old session's end just before the new one: only a real departure counts.
       queueMicrotask(() => {
-        if (this.router.isLocal(deviceId) || this.#closed || this.#leaving.has(deviceId) || !this.#present.has(deviceId)) return;
-        const timer = new LeaveTimer(deviceId, (id) => this.#leave(id));
-        timer.key = this.#options.scheduler.schedule(Date.now() + this.#options.leaseMs, timer);
+        if (this.#options.actors.hasSession(deviceId) || this.#closed || this.#leaving.has(deviceId) || !this.#present.has(deviceId)) return;
+        const timer = new ScheduledTask(this.#options.scheduler, () => this.#leave(deviceId));
+        timer.runIn(this.#options.leaseMs);
         this.#leaving.set(deviceId, timer);
       });
     }
   };
 
   #stayed(deviceId: string): void {
-    const timer = this.#leaving.get(deviceId);
-    if (timer === undefined) return;
+    this.#leaving.get(deviceId)?.cancel();
     this.#leaving.delete(deviceId);
-    if (timer.key >= 0) this.#options.scheduler.cancel(timer.key, timer);
   }
 
   /** The device is not this node's any more: its calls here follow it, its stored calls wait for it, its entry goes. */
   #leave(deviceId: string): void {
     this.#stayed(deviceId);
-    if (this.router.isLocal(deviceId) || !this.#present.delete(deviceId)) return;
+    if (this.#options.actors.hasSession(deviceId) || !this.#present.delete(deviceId)) return;
     this.#unclaimed.delete(deviceId);
     this.router.deviceLeft(deviceId);
     this.#options.persistent().handOff(deviceId);
@@ -177,12 +166,7 @@ export class ClusterNode {
 
   /** The inbox was away: a `resume` sent meanwhile is lost, so every device here looks for its stored calls once more. */
   readonly #onInboxBack = (): void => {
-    void (async () => {
-      const devices = [...this.#options.actors.sessionDevices()];
-      for (let i = 0; i < devices.length; i += RENEW_BATCH) {
-        await Promise.all(devices.slice(i, i + RENEW_BATCH).map((id) => this.#options.persistent().resumeDevice(id)));
-      }
-    })();
+    void inBatches([...this.#options.actors.sessionDevices()], BATCH, (id) => this.#options.persistent().resumeDevice(id));
   };
 
   /**
@@ -196,15 +180,15 @@ export class ClusterNode {
       const previous = await this.directory.claim(deviceId);
       this.#unclaimed.delete(deviceId);
       if (previous !== null) {
-        await this.bus.publish(inboxOf(previous), JSON.stringify({ t: 'takeover', deviceId, node: this.nodeId } satisfies InboxMessage));
+        await this.bus.publish(inboxOf(previous), { t: 'takeover', deviceId, node: this.nodeId } satisfies InboxMessage);
       }
-      await this.bus.publish(arrivalsOf(deviceId), JSON.stringify({ node: this.nodeId }));
+      await this.bus.publish(arrivalsOf(deviceId), { node: this.nodeId });
     } catch (error) {
       // Redis is away: the session works here, and is claimed when Redis is back.
       if (this.#present.has(deviceId)) this.#unclaimed.add(deviceId);
       this.#options.logger.debug({ err: (error as Error).message, deviceId }, 'could not register the session in the directory yet');
     } finally {
-      if (this.router.isLocal(deviceId)) void this.#options.persistent().resumeDevice(deviceId);
+      if (this.#options.actors.hasSession(deviceId)) void this.#options.persistent().resumeDevice(deviceId);
     }
   }
 
@@ -227,37 +211,29 @@ export class ClusterNode {
     }
   }
 
-  #scheduleRenewal(): void {
-    if (this.#closed) return;
-    this.#renewal.key = this.#options.scheduler.schedule(Date.now() + this.#options.leaseMs / 3, this.#renewal);
-  }
-
   /** Extends every lease of this node; an entry another node took closes our session; an expired one is taken again. */
   async #renewAll(): Promise<void> {
     if (this.#renewing || this.#closed) return;
     this.#renewing = true;
-    if (this.#renewal.key >= 0) this.#options.scheduler.cancel(this.#renewal.key, this.#renewal);
-    this.#renewal.key = -1;
+    this.#renewal.cancel();
     try {
       if (!this.bus.ready) return; // tried again at the next renewal, or at once when Redis is ready
       // Back from an outage: a session still here takes its entry; one that ended meanwhile may be elsewhere now, and leaves.
-      for (const id of [...this.#unclaimed]) if (!this.router.isLocal(id)) this.#leave(id);
+      for (const id of [...this.#unclaimed]) if (!this.#options.actors.hasSession(id)) this.#leave(id);
       const unclaimed = [...this.#unclaimed];
-      for (let i = 0; i < unclaimed.length; i += RENEW_BATCH) await Promise.all(unclaimed.slice(i, i + RENEW_BATCH).map((id) => this.#claim(id)));
-      const devices = [...this.#present].filter((id) => !this.#unclaimed.has(id));
-      for (let i = 0; i < devices.length; i += RENEW_BATCH) {
-        const batch = devices.slice(i, i + RENEW_BATCH);
-        const outcomes = await Promise.all(batch.map((id) => this.directory.renew(id)));
-        batch.forEach((deviceId, k) => {
-          if (outcomes[k] === 'lost') this.#movedAway(deviceId);
-          else if (outcomes[k] === 'restored') this.bus.publish(arrivalsOf(deviceId), JSON.stringify({ node: this.nodeId })).catch(() => {});
-        });
-      }
+      await inBatches(unclaimed, BATCH, (id) => this.#claim(id));
+      const claimedNow = new Set(unclaimed);
+      const devices = [...this.#present].filter((id) => !claimedNow.has(id));
+      const outcomes = await inBatches(devices, BATCH, (id) => this.directory.renew(id));
+      devices.forEach((deviceId, k) => {
+        if (outcomes[k] === 'lost') this.#movedAway(deviceId);
+        else if (outcomes[k] === 'restored') this.bus.publish(arrivalsOf(deviceId), { node: this.nodeId }).catch(() => {});
+      });
     } catch (error) {
       this.#options.logger.warn({ err: (error as Error).message }, 'directory leases not renewed (Redis unavailable); trying again');
     } finally {
       this.#renewing = false;
-      this.#scheduleRenewal();
+      if (!this.#closed) this.#renewal.runIn(this.#options.leaseMs / 3);
     }
   }
 }

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { DeviceEvent, DeviceEventListener } from '../events/device-event.js';
 import type { RemoteDeviceEvents } from '../events/device-event-hub.js';
-import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
+import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
+import { ScheduledTask } from '../scheduling/scheduled-task.js';
 import type { ClusterBus } from './bus.js';
 import type { CallRouter } from './call-router.js';
 import { eventsOf, type InboxMessage } from './messages.js';
@@ -17,9 +18,9 @@ export class DeviceEventRelay implements RemoteDeviceEvents {
   /** Devices whose session is here that other nodes watch, until when. */
   readonly #watchedHere = new Map<string, number>();
   /** Devices watched from here: the listener of each one's channel. */
-  readonly #watching = new Map<string, (text: string) => void>();
-  readonly #renewal: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => this.#renew() };
-  readonly #expiry: DeadlineTarget & { key: number } = { key: -1, onDeadline: () => this.#forgetExpired() };
+  readonly #watching = new Map<string, (message: unknown) => void>();
+  readonly #renewal: ScheduledTask;
+  readonly #expiry: ScheduledTask;
   #changed: () => void = () => {};
   #closed = false;
 
@@ -30,7 +31,10 @@ export class DeviceEventRelay implements RemoteDeviceEvents {
     readonly router: CallRouter,
     readonly scheduler: DeadlineScheduler,
     readonly logger: Logger,
-  ) {}
+  ) {
+    this.#renewal = new ScheduledTask(scheduler, () => this.#renew());
+    this.#expiry = new ScheduledTask(scheduler, () => this.#forgetExpired());
+  }
 
   get watchedHere(): number {
     return this.#watchedHere.size;
@@ -47,12 +51,12 @@ export class DeviceEventRelay implements RemoteDeviceEvents {
   published(event: DeviceEvent): void {
     // A persistent call's statuses (rpcId) are few and may be written on any node: always published.
     if (event.event === 'call' && event.call?.rpcId === undefined && !this.wantsCallEvents(event.deviceId)) return;
-    this.bus.publish(eventsOf(event.deviceId), JSON.stringify(event)).catch(() => {});
+    this.bus.publish(eventsOf(event.deviceId), event).catch(() => {});
   }
 
   watch(deviceId: string, listener: DeviceEventListener): void {
-    const onMessage = (text: string) => {
-      const event = JSON.parse(text) as DeviceEvent;
+    const onMessage = (message: unknown) => {
+      const event = message as DeviceEvent;
       // The node that just got the session learns at once that the device is watched.
       if (event.event === 'connected' && event.node !== this.nodeId) this.#askOwner(deviceId);
       listener(event);
@@ -60,7 +64,7 @@ export class DeviceEventRelay implements RemoteDeviceEvents {
     this.#watching.set(deviceId, onMessage);
     this.bus.subscribe(eventsOf(deviceId), onMessage).catch((error: unknown) => this.logger.warn({ err: (error as Error).message, deviceId }, 'cannot watch the device across the cluster'));
     this.#askOwner(deviceId);
-    if (this.#renewal.key < 0 && !this.#closed) this.#renewal.key = this.scheduler.schedule(Date.now() + this.leaseMs / 3, this.#renewal);
+    if (!this.#renewal.pending && !this.#closed) this.#renewal.runIn(this.leaseMs / 3);
   }
 
   unwatch(deviceId: string): void {
@@ -76,23 +80,22 @@ export class DeviceEventRelay implements RemoteDeviceEvents {
     this.#watchedHere.set(deviceId, Date.now() + this.leaseMs);
     if (first) {
       this.#changed();
-      if (this.#expiry.key < 0 && !this.#closed) this.#expiry.key = this.scheduler.schedule(Date.now() + this.leaseMs, this.#expiry);
+      if (!this.#expiry.pending && !this.#closed) this.#expiry.runIn(this.leaseMs);
     }
   }
 
   /** Watches nobody renewed are forgotten (the watching node stopped, or lost interest). */
   #forgetExpired(): void {
-    this.#expiry.key = -1;
     const now = Date.now();
     for (const [deviceId, until] of this.#watchedHere) if (until < now) this.#watchedHere.delete(deviceId);
     if (this.#watchedHere.size === 0) return this.#changed();
-    if (!this.#closed) this.#expiry.key = this.scheduler.schedule(now + this.leaseMs, this.#expiry);
+    if (!this.#closed) this.#expiry.runIn(this.leaseMs);
   }
 
   close(): void {
     this.#closed = true;
-    if (this.#renewal.key >= 0) this.scheduler.cancel(this.#renewal.key, this.#renewal);
-    if (this.#expiry.key >= 0) this.scheduler.cancel(this.#expiry.key, this.#expiry);
+    this.#renewal.cancel();
+    this.#expiry.cancel();
     for (const deviceId of [...this.#watching.keys()]) this.unwatch(deviceId);
   }
 
@@ -101,9 +104,8 @@ export class DeviceEventRelay implements RemoteDeviceEvents {
   }
 
   #renew(): void {
-    this.#renewal.key = -1;
     if (this.#closed || this.#watching.size === 0) return;
     for (const deviceId of this.#watching.keys()) this.#askOwner(deviceId);
-    this.#renewal.key = this.scheduler.schedule(Date.now() + this.leaseMs / 3, this.#renewal);
+    this.#renewal.runIn(this.leaseMs / 3);
   }
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { inBatches } from '../scheduling/in-batches.js';
 import { withTimeout, type RedisClient } from './redis-connection.js';
 
 interface DirectoryCommands {
@@ -44,12 +45,9 @@ export class SessionDirectory {
 
   /** The owners of many devices (one command per device: on a Cluster they live in different slots). */
   async owners(deviceIds: string[]): Promise<Map<string, string>> {
+    const values = await inBatches(deviceIds, 1000, (id) => this.owner(id));
     const owners = new Map<string, string>();
-    for (let i = 0; i < deviceIds.length; i += 1000) {
-      const batch = deviceIds.slice(i, i + 1000);
-      const values = await Promise.all(batch.map((id) => this.owner(id)));
-      batch.forEach((id, k) => values[k] !== null && owners.set(id, values[k]!));
-    }
+    deviceIds.forEach((id, k) => values[k] !== null && owners.set(id, values[k]!));
     return owners;
   }
 

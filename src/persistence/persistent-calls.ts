@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { CallStatus } from '../actors/index.js';
 import type { CallOptions } from '../engine.js';
 import { RpcError, isRpcError } from '../errors.js';
-import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
+import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
+import { ScheduledTask, inBatches } from '../scheduling/index.js';
 import { isFinal, type CallPage, type CallQuery, type CallStore, type PersistentStatus, type StoredCall } from './call-store.js';
 
 export interface PersistentRequest {
@@ -29,7 +30,7 @@ export interface PersistentCallsOptions {
   /** One delivery attempt, to the device's session on this node. */
   readonly call: (deviceId: string, options: CallOptions) => Promise<unknown>;
   /** Whether the device has a session on this node: only the node holding it delivers its calls. */
-  readonly isLocal: (deviceId: string) => boolean;
+  readonly hasSession: (deviceId: string) => boolean;
   /** A call was stored for a device with no session here: the node holding its session (if any) is told to resume it. */
   readonly wakeOwner?: (deviceId: string) => Promise<void>;
   /** A call was deleted: the node delivering it (if another) is told to withdraw it. */
@@ -51,16 +52,6 @@ const WAKE_ATTEMPTS = 5;
 const STORE_RETRY_FIRST_MS = 500;
 const STORE_RETRY_MAX_MS = 30_000;
 
-/** Fires once at its deadline: an attempt's acknowledgement wait, the expiry sweep. */
-class Timer implements DeadlineTarget {
-  key = -1;
-  constructor(readonly fire: () => void) {}
-  onDeadline(): void {
-    this.key = -1;
-    this.fire();
-  }
-}
-
 /**
  * Persistent calls (SPEC.md): stored with a status, delivered when the device
  * is there, retried, queried and withdrawn. Every status is written to the
@@ -75,10 +66,11 @@ class Timer implements DeadlineTarget {
  * expired by a sweep that runs every second on every node; the store keeps the
  * first final status written, so nodes that race to finish a call agree.
  */
-export class PersistentCalls implements DeadlineTarget {
+export class PersistentCalls {
   readonly #options: PersistentCallsOptions;
   readonly #running = new Map<string, { controller: AbortController; deviceId: string }>();
-  readonly #expirySweep = new Timer(() => this.#sweepExpired());
+  readonly #expirySweep: ScheduledTask;
+  readonly #retentionSweep: ScheduledTask;
   /** Per call, the chain of its writes, so they land in order. */
   readonly #writes = new Map<string, Promise<void>>();
   /** Calls being delivered here that already have a final status: nothing but DELETED is written for them after it. */
@@ -86,10 +78,11 @@ export class PersistentCalls implements DeadlineTarget {
   /** Calls a delivery loop of this process owns. */
   readonly #delivering = new Set<string>();
   #closed = false;
-  #sweepKey = -1;
 
   constructor(options: PersistentCallsOptions) {
     this.#options = options;
+    this.#expirySweep = new ScheduledTask(options.scheduler, () => void this.#sweepExpired());
+    this.#retentionSweep = new ScheduledTask(options.scheduler, (now) => this.removeFinishedPastRetention(now));
   }
 
   get store(): CallStore {
@@ -126,7 +119,7 @@ export class PersistentCalls implements DeadlineTarget {
 
   /** The device has a session here now: its unfinished calls are delivered, oldest first. */
   async resumeDevice(deviceId: string, backoffMs = STORE_RETRY_FIRST_MS): Promise<void> {
-    if (this.#closed || !this.#options.isLocal(deviceId)) return;
+    if (this.#closed || !this.#options.hasSession(deviceId)) return;
     let calls: StoredCall[];
     try {
       calls = await this.#options.store.unfinishedByDevice(deviceId);
@@ -142,7 +135,7 @@ export class PersistentCalls implements DeadlineTarget {
       this.#options.logger.warn({ err: (error as Error).message, deviceId }, 'persistent calls: store unavailable; the deliveries retry');
     }
     for (const call of calls) {
-      if (!this.#options.isLocal(deviceId)) return;
+      if (!this.#options.hasSession(deviceId)) return;
       this.#start(call);
     }
   }
@@ -193,7 +186,7 @@ export class PersistentCalls implements DeadlineTarget {
    */
   #resume(call: StoredCall): StoredCall {
     if (isFinal(call) || this.#delivering.has(call.id)) return call;
-    if (this.#options.isLocal(call.deviceId)) this.#start(call);
+    if (this.#options.hasSession(call.deviceId)) this.#start(call);
     else this.#wakeOwner(call.deviceId);
     return call;
   }
@@ -232,12 +225,10 @@ export class PersistentCalls implements DeadlineTarget {
     const elsewhere = (await this.#options.ownedElsewhere?.(deviceIds)) ?? new Set<string>();
     const waiting = unfinished.filter((c) => !elsewhere.has(c.deviceId) && !this.#delivering.has(c.id));
     const stale = waiting.filter((c) => c.status !== 'QUEUED');
-    for (let i = 0; i < stale.length; i += RECOVERY_BATCH) {
-      // Only if still as read: a node that took the device meanwhile may be delivering it.
-      await Promise.all(stale.slice(i, i + RECOVERY_BATCH).map((c) => this.#write(c, 'QUEUED', {}, c.status)));
-    }
-    this.#sweepKey = this.#options.scheduler.schedule(Date.now() + RETENTION_SWEEP_MS, this);
-    this.#expirySweep.key = this.#options.scheduler.schedule(Date.now() + EXPIRY_SWEEP_MS, this.#expirySweep);
+    // Only if still as read: a node that took the device meanwhile may be delivering it.
+    await inBatches(stale, RECOVERY_BATCH, (c) => this.#write(c, 'QUEUED', {}, c.status));
+    this.#retentionSweep.runIn(RETENTION_SWEEP_MS);
+    this.#expirySweep.runIn(EXPIRY_SWEEP_MS);
     return waiting.length;
   }
 
@@ -250,12 +241,11 @@ export class PersistentCalls implements DeadlineTarget {
     } catch (error) {
       this.#options.logger.warn({ err: (error as Error).message }, 'expiry sweep: store unavailable; it runs again');
     }
-    if (!this.#closed) this.#expirySweep.key = this.#options.scheduler.schedule(Date.now() + EXPIRY_SWEEP_MS, this.#expirySweep);
+    if (!this.#closed) this.#expirySweep.runIn(EXPIRY_SWEEP_MS);
   }
 
-  /** Retention: finished calls older than rpc.ttlDays go. */
-  onDeadline(now: number): void {
-    this.#sweepKey = -1;
+  /** Retention, hourly: finished calls older than rpc.ttlDays (counted back from `now`) go. */
+  removeFinishedPastRetention(now: number): void {
     if (this.#closed) return;
     this.#options.store.purgeFinishedBefore(now - this.#options.ttlDays * 86_400_000).then(
       (removed) => {
@@ -263,7 +253,7 @@ export class PersistentCalls implements DeadlineTarget {
       },
       (error: unknown) => this.#options.logger.warn({ err: error }, 'retention sweep failed; it runs again in an hour'),
     );
-    this.#sweepKey = this.#options.scheduler.schedule(now + RETENTION_SWEEP_MS, this);
+    this.#retentionSweep.runIn(RETENTION_SWEEP_MS);
   }
 
   /** After close(): waits for writes under way, then lets go of the store. */
@@ -275,8 +265,8 @@ export class PersistentCalls implements DeadlineTarget {
   /** Stops delivering; unfinished calls stay unfinished in the store, for the next start to recover. */
   close(): void {
     this.#closed = true;
-    if (this.#sweepKey >= 0) this.#options.scheduler.cancel(this.#sweepKey, this);
-    if (this.#expirySweep.key >= 0) this.#options.scheduler.cancel(this.#expirySweep.key, this.#expirySweep);
+    this.#retentionSweep.cancel();
+    this.#expirySweep.cancel();
   }
 
   /** Delivers the call unless it is already being delivered here; a store outage is retried with backoff. */
@@ -336,7 +326,7 @@ export class PersistentCalls implements DeadlineTarget {
     const { scheduler } = this.#options;
     if (this.#closed) return;
     while (!this.#closed) {
-      if (!this.#options.isLocal(call.deviceId)) return; // resumed where the device is
+      if (!this.#options.hasSession(call.deviceId)) return; // resumed where the device is
       const current = await this.#options.store.get(call.id);
       if (current === undefined || current.status === 'DELETED' || isFinal(current)) return;
       if (Date.now() >= call.expirationTime) {
@@ -349,7 +339,7 @@ export class PersistentCalls implements DeadlineTarget {
       this.#running.set(call.id, { controller, deviceId: call.deviceId });
       let ackTimedOut = false;
       let latest = call;
-      const ackTimer = new Timer(() => {
+      const ackTimer = new ScheduledTask(scheduler, () => {
         if (latest.status !== 'SENT') return;
         ackTimedOut = true;
         controller.abort(new RpcError('IOT_ERR_NO_REPLY_SENT', call.deviceId));
@@ -363,8 +353,8 @@ export class PersistentCalls implements DeadlineTarget {
         void this.#write(latest, persistent, changes).catch(() => {}); // a failed write surfaces at the final one
         latest = { ...latest, ...changes, status: persistent };
         // A call re-sent after a lost session gets a fresh ack deadline; one back in line has none.
-        if (ackTimer.key >= 0) scheduler.cancel(ackTimer.key, ackTimer);
-        ackTimer.key = persistent === 'SENT' ? scheduler.schedule(Date.now() + call.request.timeout, ackTimer) : -1;
+        if (persistent === 'SENT') ackTimer.runIn(call.request.timeout);
+        else ackTimer.cancel();
       };
       try {
         const attempt = this.#options.call(call.deviceId, {
@@ -403,7 +393,7 @@ export class PersistentCalls implements DeadlineTarget {
         await this.#write(latest, expired ? 'EXPIRED' : 'FAILED', expired ? {} : { response: { error: error instanceof Error ? error.message : String(error) } });
         return;
       } finally {
-        if (ackTimer.key >= 0) scheduler.cancel(ackTimer.key, ackTimer);
+        ackTimer.cancel();
         this.#running.delete(call.id);
       }
     }

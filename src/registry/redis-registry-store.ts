@@ -61,15 +61,15 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   async onChange(listener: (change: RegistryChange) => void): Promise<void> {
-    await this.#bus.subscribe(CHANGES, (text) => {
-      const change = JSON.parse(text) as RegistryChange;
+    await this.#bus.subscribe(CHANGES, (message) => {
+      const change = message as RegistryChange;
       if (change.node !== this.#nodeId) listener(change);
     });
   }
 
   /** Once the store has the change, telling the others is best effort: a node that missed it reads the store again after its next outage. */
   async #publish(change: RegistryChange): Promise<void> {
-    await this.#bus.publish(CHANGES, JSON.stringify(change)).catch(() => {});
+    await this.#bus.publish(CHANGES, change).catch(() => {});
   }
 }
 

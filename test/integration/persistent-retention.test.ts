@@ -38,7 +38,7 @@ describe.each([
   it('the sweep removes finished calls older than rpc.ttlDays, and keeps newer and unfinished ones', async () => {
     const store = makeStore();
     const scheduler = new DeadlineScheduler();
-    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), isLocal: () => false });
+    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false });
     try {
       const now = Date.now();
       const device = `retention-${_name}`;
@@ -48,7 +48,7 @@ describe.each([
       for (const call of [old, recent, waiting]) await store.insert(call);
       await store.update({ ...old, status: 'SUCCESSFUL', updatedTime: now - 10 * DAY });
       await store.update({ ...recent, status: 'FAILED', updatedTime: now - 2 * DAY });
-      persistent.onDeadline(now);
+      persistent.removeFinishedPastRetention(now);
       await expect.poll(async () => store.get(old.id)).toBeUndefined();
       expect(await store.byRequestUUID(device, old.requestUUID!)).toBeUndefined();
       expect((await store.get(recent.id))?.status).toBe('FAILED');
@@ -56,7 +56,7 @@ describe.each([
       const listed = await store.listByDevice(device, { pageSize: 10, page: 0, sortProperty: 'createdTime', sortOrder: 'ASC' });
       expect(listed.data.map((c) => c.id)).toEqual([waiting.id, recent.id]);
       // Five days on, the FAILED one is past retention too.
-      persistent.onDeadline(now + 6 * DAY);
+      persistent.removeFinishedPastRetention(now + 6 * DAY);
       await expect.poll(async () => store.get(recent.id)).toBeUndefined();
       expect((await store.get(waiting.id))?.status).toBe('QUEUED');
     } finally {
