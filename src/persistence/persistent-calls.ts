@@ -129,6 +129,7 @@ export class PersistentCalls {
       return;
     }
     // Those SENT, DELIVERED or TIMEOUT elsewhere are queued again first, so that all go out oldest first.
+    const asRead = new Set(calls.filter((call) => call.status === 'QUEUED').map((call) => call.id));
     try {
       calls = await Promise.all(calls.map((call) => (call.status === 'QUEUED' || this.#delivering.has(call.id) ? call : this.#write(call, 'QUEUED'))));
     } catch (error) {
@@ -136,7 +137,7 @@ export class PersistentCalls {
     }
     for (const call of calls) {
       if (!this.#options.hasSession(deviceId)) return;
-      this.#start(call);
+      this.#start(call, { fresh: asRead.has(call.id) });
     }
   }
 
@@ -270,10 +271,14 @@ export class PersistentCalls {
   }
 
   /** Delivers the call unless it is already being delivered here; a store outage is retried with backoff. */
-  #start(call: StoredCall, backoffMs = STORE_RETRY_FIRST_MS): void {
+  /**
+   * `fresh`: the call is as the store has it right now (just inserted or read), so its first attempt reads nothing.
+   * `backoffMs`: how long to wait before trying again if the store fails.
+   */
+  #start(call: StoredCall, { fresh = true, backoffMs = STORE_RETRY_FIRST_MS }: { fresh?: boolean; backoffMs?: number } = {}): void {
     if (this.#delivering.has(call.id)) return;
     this.#delivering.add(call.id);
-    this.#deliver(call)
+    this.#deliver(call, fresh)
       .then(
         () => this.#stop(call.id),
         (error: unknown) => {
@@ -282,7 +287,7 @@ export class PersistentCalls {
           // The store failed mid-delivery: the call is left as last written and tried again later.
           this.#options.logger.warn({ err: error instanceof Error ? error.message : error, rpcId: call.id, retryInMs: backoffMs }, 'persistent call: store unavailable');
           setTimeout(() => {
-            if (!this.#closed) this.#start(call, Math.min(STORE_RETRY_MAX_MS, backoffMs * 2));
+            if (!this.#closed) this.#start(call, { fresh: false, backoffMs: Math.min(STORE_RETRY_MAX_MS, backoffMs * 2) });
           }, backoffMs).unref();
         },
       );
@@ -320,15 +325,20 @@ export class PersistentCalls {
   }
 
   /** Delivery attempts until the call is final, or its device leaves this node. */
-  async #deliver(initial: StoredCall): Promise<void> {
+  /** `fresh`: `initial` was just read from (or written to) the store, so the first attempt need not read it again. */
+  async #deliver(initial: StoredCall, fresh: boolean): Promise<void> {
     let call = initial;
+    let readStore = !fresh;
     let queueFullWaitMs = STORE_RETRY_FIRST_MS / 2;
     const { scheduler } = this.#options;
     if (this.#closed) return;
     while (!this.#closed) {
       if (!this.#options.hasSession(call.deviceId)) return; // resumed where the device is
-      const current = await this.#options.store.get(call.id);
-      if (current === undefined || current.status === 'DELETED' || isFinal(current)) return;
+      if (readStore) {
+        const current = await this.#options.store.get(call.id);
+        if (current === undefined || isFinal(current)) return;
+      } else if (isFinal(call)) return;
+      readStore = true;
       if (Date.now() >= call.expirationTime) {
         await this.#write(call, 'EXPIRED');
         return;
@@ -373,9 +383,10 @@ export class PersistentCalls {
       } catch (error) {
         if (controller.signal.reason === HANDED_OFF) return;
         await this.#writes.get(call.id);
-        const stored = await this.#options.store.get(call.id);
-        if (stored === undefined || stored.status === 'DELETED') return;
+        // Deleted here, or finished (deleted, expired) by another node: the store refused our write.
+        if (this.#finished.has(call.id)) return;
         const code = isRpcError(error) ? error.code : 'IOT_ERR_INTERNAL';
+        if (code === 'IOT_ERR_CALL_DELETED' && !ackTimedOut) return; // withdrawn: deleted on another node
         if (code === 'IOT_ERR_SHUTTING_DOWN') return; // stays unfinished: recovered on the next start
         if (code === 'IOT_ERR_QUEUE_FULL') {
           // The device's live queue is full: the call waits in the store and tries again, not an attempt.
