@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { RpcError, isRpcError } from '../errors.js';
 import type { Device, DeviceRegistry, NewDevice } from './device-registry.js';
+import { inBatches } from '../scheduling/in-batches.js';
 import type { RegistryChange, RegistryStore, StoredUser } from './registry-store.js';
 import type { NewUser, User, UserDirectory } from './user-directory.js';
 
@@ -18,6 +19,9 @@ export interface SharedRegistryOptions {
  * here are decided by the store first; changes made elsewhere arrive as
  * messages; after a start or an outage the whole store is read again.
  */
+/** Store writes in flight at once when a node first shares its configured devices and users. */
+const WRITE_BATCH = 500;
+
 export class SharedRegistry {
   readonly #options: SharedRegistryOptions;
   /** Devices made here while the store was unreachable: written before the next reload, not dropped by it. */
@@ -30,28 +34,34 @@ export class SharedRegistry {
     this.#options = options;
   }
 
-  /** Subscribes to changes, writes the configured devices and users that the store lacks, and reads the rest. */
+  /**
+   * Subscribes to changes, writes the configured devices and users that the
+   * store lacks (after the first start of a cluster, none), and takes the
+   * store's registry: one read of the store when nothing had to be written.
+   */
   async start(): Promise<void> {
     const { store, devices, users } = this.#options;
     await store.onChange((change) => this.#apply(change));
-    for (const device of devices.all()) await ignoreConflict(store.addDevice(device));
-    for (const user of users.all()) await ignoreConflict(store.addUser(await this.#stored(user)));
-    await this.reload();
+    const loaded = await store.load();
+    const storedIds = new Set(loaded.devices.map((d) => d.id));
+    const storedEmails = new Set(loaded.users.map((u) => u.email.toLowerCase()));
+    const newDevices = [...devices.all()].filter((d) => !storedIds.has(d.id));
+    const newUsers = [...users.all()].filter((u) => !storedEmails.has(u.email));
+    await inBatches(newDevices, WRITE_BATCH, (device) => ignoreConflict(store.addDevice(device)));
+    await inBatches(newUsers, WRITE_BATCH, async (user) => ignoreConflict(store.addUser(await this.#stored(user))));
+    await this.reload(newDevices.length + newUsers.length === 0 ? loaded : undefined);
   }
 
-  /** Makes the registry here what the store holds (devices removed meanwhile go, new ones come). */
-  async reload(): Promise<void> {
+  /** Makes the registry here what the store holds (devices removed meanwhile go, new ones come); `loaded`: a read just made. */
+  async reload(loaded?: { devices: Device[]; users: StoredUser[] }): Promise<void> {
     const { store, devices, users, logger } = this.#options;
+    if (this.#unshared.size > 0) loaded = undefined; // the read must include what is written now
     for (const device of [...this.#unshared.values()]) {
-      try {
-        await store.addDevice(device);
-        this.#unshared.delete(device.id);
-      } catch (error) {
-        if (!isRpcError(error) || error.code !== 'IOT_ERR_CONFLICT') throw error;
-        this.#unshared.delete(device.id); // another node took its name meanwhile: the stored one wins below
-      }
+      // Another node may have taken its name meanwhile: then the stored one wins below.
+      await ignoreConflict(store.addDevice(device));
+      this.#unshared.delete(device.id);
     }
-    const loaded = await store.load();
+    loaded ??= await store.load();
     const stored = new Map(loaded.devices.map((d) => [d.id, d]));
     for (const device of [...devices.all()]) {
       const current = stored.get(device.id);
