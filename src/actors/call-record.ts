@@ -4,6 +4,7 @@ import type { CallStatus } from './system.js';
 import type { DeadlineTarget } from '../scheduling/deadline-scheduler.js';
 import type { DeviceEntry } from './device-entry.js';
 import type { PendingCallMachine } from './pending-call.machine.js';
+import type { OutgoingRequest } from './session-link.js';
 
 /** Frames kept of the caller's stack: enough to find the caller, cheap to capture (V8 walks each one). */
 const CALLER_FRAMES = 6;
@@ -19,9 +20,9 @@ export interface CallCompletion {
 /**
  * Everything about a call that the actor does not need to decide its next
  * state: payload, caller callbacks, deadline bookkeeping (DESIGN.md keeps these
- * out of the actor's context).
+ * out of the actor's context). It is also the request a transport writes.
  */
-export class CallRecord implements DeadlineTarget {
+export class CallRecord implements DeadlineTarget, OutgoingRequest {
   actor: Actor<PendingCallMachine> | undefined;
   phase: CallPhase = 'queued';
   deadlineKey = 0;
@@ -43,7 +44,6 @@ export class CallRecord implements DeadlineTarget {
     readonly deadline: number,
     readonly requestUUID: string | undefined,
     readonly completion: CallCompletion,
-    readonly onDeadlineReached: (record: CallRecord) => void,
     readonly onStatus: ((status: CallStatus) => void) | undefined = undefined,
   ) {
     this.callerStack = {};
@@ -54,6 +54,7 @@ export class CallRecord implements DeadlineTarget {
   }
 
   onDeadline(): void {
-    this.onDeadlineReached(this);
+    this.deadlineKey = -1;
+    this.actor?.send({ type: 'DEADLINE' });
   }
 }

@@ -9,6 +9,12 @@ export interface OutgoingRequest {
   readonly deadline: number;
 }
 
+/** The request as a device reads it (SPEC.md): `{"id","method","params"}`, without the id where the topic carries it (MQTT). */
+export function requestJson(request: OutgoingRequest, withId: boolean): string {
+  const body = `"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`;
+  return withId ? `{"id":${request.id},${body}` : `{${body}`;
+}
+
 /**
  * - `sent`: written; the device's acknowledgement (PUBACK, CoAP ACK) is awaited.
  * - `delivered`: handed over with no acknowledgement to wait for (QoS 0).

@@ -151,7 +151,6 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         request.deadline,
         request.requestUUID,
         { resolve, reject },
-        this.#deadlineReached,
         request.onStatus,
       );
       entry.calls.set(record.id, record);
@@ -221,12 +220,8 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
 
   /** The device answered request `requestId`; false when no call waits for it (an orphan). */
   reply(deviceId: string, requestId: number, payload: Buffer | string): boolean {
-    const record = this.#devices.get(deviceId)?.calls.get(requestId);
-    if (record === undefined || record.phase === 'queued' || record.oneway) {
-      this.#orphans++;
-      this.emit('orphan', { deviceId, requestId });
-      return false;
-    }
+    const record = this.#awaitingReply(deviceId, requestId);
+    if (record === undefined) return false;
     const text = typeof payload === 'string' ? payload : payload.toString('utf8');
     try {
       record.reply = JSON.parse(text);
@@ -235,6 +230,24 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     }
     record.actor!.send({ type: 'REPLIED' });
     return true;
+  }
+
+  /** The same, for a reply the transport has already parsed (a gateway's reply inside its own JSON message). */
+  replyValue(deviceId: string, requestId: number, value: unknown): boolean {
+    const record = this.#awaitingReply(deviceId, requestId);
+    if (record === undefined) return false;
+    record.reply = value;
+    record.actor!.send({ type: 'REPLIED' });
+    return true;
+  }
+
+  /** The call a reply answers; none (an orphan, counted and reported) when nothing sent waits for one. */
+  #awaitingReply(deviceId: string, requestId: number): CallRecord | undefined {
+    const record = this.#devices.get(deviceId)?.calls.get(requestId);
+    if (record !== undefined && record.phase !== 'queued' && !record.oneway) return record;
+    this.#orphans++;
+    this.emit('orphan', { deviceId, requestId });
+    return undefined;
   }
 
   // ── what the engine decides ───────────────────────────────────────────────
@@ -339,13 +352,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   /** A link that throws fails only the call it was given. */
   #deliver(entry: DeviceEntry, record: CallRecord): DeliveryResult | RpcError {
     try {
-      return entry.link!.deliver({
-        id: record.id,
-        method: record.method,
-        params: record.params,
-        paramsJson: record.paramsJson,
-        deadline: record.deadline,
-      });
+      return entry.link!.deliver(record);
     } catch (error) {
       if (error instanceof RpcError) return error;
       return new RpcError('IOT_ERR_INTERNAL', `the ${entry.link?.transport} transport could not deliver the call: ${(error as Error).message}`, { cause: error });
@@ -387,11 +394,6 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     if (phase === 'sent' || phase === 'delivered') entry.unanswered++;
     record.phase = phase;
   }
-
-  readonly #deadlineReached = (record: CallRecord): void => {
-    record.deadlineKey = -1;
-    record.actor?.send({ type: 'DEADLINE' });
-  };
 
   #join(running: { record: CallRecord; joiners: Array<(r: CallRecord) => void> }): Promise<unknown> {
     return new Promise((resolve, reject) => {

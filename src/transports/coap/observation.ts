@@ -1,4 +1,4 @@
-import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../actors/session-link.js';
+import { requestJson, type CloseReason, type DeliveryResult, type OutgoingRequest, type SessionLink } from '../../actors/session-link.js';
 import { DEFAULT_SZX, blockSize } from './blockwise.js';
 import { encode, uintOption, type CoapOption } from './codec.js';
 import { messageKey } from './endpoint.js';
@@ -59,7 +59,7 @@ export class CoapObservation implements SessionLink {
     const confirmable = this.confirmable || Date.now() - this.#lastConfirmedAt > LIVENESS_CHECK_MS;
     const messageId = this.server.nextMessageId(this.endpoint);
     const key = messageKey(this.endpoint, messageId);
-    let payload: Buffer = Buffer.from(`{"id":${request.id},"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`);
+    let payload: Buffer = Buffer.from(requestJson(request, true));
     const observe: CoapOption = { name: 'Observe', value: uintOption(this.nextSequence()) };
     let options: CoapOption[] = [observe, { name: 'Content-Format', value: CONTENT_FORMAT_JSON }];
     if (payload.length > blockSize(DEFAULT_SZX)) {

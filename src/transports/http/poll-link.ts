@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../actors/session-link.js';
+import { requestJson, type CloseReason, type DeliveryResult, type OutgoingRequest, type SessionLink } from '../../actors/session-link.js';
 import { RpcError } from '../../errors.js';
 import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
 import { sendError } from '../../api/http-io.js';
@@ -34,7 +34,7 @@ export class HttpPollLink implements SessionLink, DeadlineTarget {
 
   deliver(request: OutgoingRequest): DeliveryResult {
     if (!this.#open || this.res.destroyed || this.res.writableEnded) return 'failed';
-    const body = `{"id":${request.id},"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`;
+    const body = requestJson(request, true);
     this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     this.res.end(body);
     // The actor system is still handling this delivery: let go of the session right after.

@@ -58,7 +58,7 @@ export class MemoryDevice implements SessionLink {
   }
 
   reply(requestId: number, payload: unknown): boolean {
-    return this.#actors.reply(this.deviceId, requestId, typeof payload === 'string' ? payload : JSON.stringify(payload));
+    return typeof payload === 'string' ? this.#actors.reply(this.deviceId, requestId, payload) : this.#actors.replyValue(this.deviceId, requestId, payload);
   }
 
   deliver(request: OutgoingRequest): DeliveryResult {

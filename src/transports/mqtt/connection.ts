@@ -1,5 +1,5 @@
 import { RpcError } from '../../errors.js';
-import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../actors/session-link.js';
+import { requestJson, type CloseReason, type DeliveryResult, type OutgoingRequest, type SessionLink } from '../../actors/session-link.js';
 import type { Device } from '../../registry/device-registry.js';
 import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
 import type { TransportContext } from '../transport-context.js';
@@ -206,14 +206,14 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     const packet: Packet = {
       cmd: 'publish',
       topic: topics.request + request.id,
-      payload: `{"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}`,
+      payload: requestJson(request, false),
       qos: this.rpcQos,
       dup: false,
       retain: false,
     };
     if (this.version === 5) {
       packet.properties = {
-        messageExpiryInterval: Math.max(1, Math.ceil((request.deadline - Date.now()) / 1000)),
+        messageExpiryInterval: expirySeconds(request.deadline),
         responseTopic: topics.response + request.id,
         correlationData: Buffer.from(String(request.id)),
       };
@@ -225,10 +225,10 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   deliverForSubDevice(subDevice: GatewaySubDevice, request: OutgoingRequest): DeliveryResult {
     const qos = this.gatewayQos;
     if (this.closed || qos === null) return 'failed';
-    const payload = `{"device":${JSON.stringify(subDevice.name)},"data":{"id":${request.id},"method":${JSON.stringify(request.method)},"params":${request.paramsJson}}}`;
+    const payload = `{"device":${JSON.stringify(subDevice.name)},"data":${requestJson(request, true)}}`;
     const packet: Packet = { cmd: 'publish', topic: GATEWAY_TOPICS.rpc, payload, qos, dup: false, retain: false };
     if (this.version === 5) {
-      packet.properties = { messageExpiryInterval: Math.max(1, Math.ceil((request.deadline - Date.now()) / 1000)) };
+      packet.properties = { messageExpiryInterval: expirySeconds(request.deadline) };
     }
     return this.#publishRequest(packet, { deviceId: subDevice.deviceId, requestId: request.id });
   }
@@ -280,4 +280,9 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     inflight!.delete(this.#lastPacketId);
     return this.#lastPacketId;
   }
+}
+
+/** MQTT 5 Message Expiry Interval from a call's deadline: whole seconds left, at least one. */
+function expirySeconds(deadline: number): number {
+  return Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
 }

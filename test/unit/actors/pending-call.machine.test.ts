@@ -26,7 +26,6 @@ function fakeRecord(oneway: boolean): CallRecord {
     Date.now() + 10_000,
     undefined,
     { resolve: () => {}, reject: () => {} },
-    () => {},
   );
 }
 

@@ -25,7 +25,8 @@ class FakeLink implements SessionLink {
 
   deliver(request: OutgoingRequest): DeliveryResult {
     const result = typeof this.next === 'function' ? this.next(request) : this.next;
-    this.attempts.push({ ...request, at: Date.now(), result });
+    const { id, method, params, paramsJson, deadline } = request;
+    this.attempts.push({ id, method, params, paramsJson, deadline, at: Date.now(), result });
     return result;
   }
 

@@ -100,7 +100,7 @@ function gatewayRpc(connection: MqttConnection, name: string, message: { id?: un
   if (message.id !== undefined) {
     // A sub-device's reply to a server-side call.
     const id = Number(message.id);
-    if (!Number.isInteger(id) || id < 1 || !actors.reply(subDevice.deviceId, id, JSON.stringify(data ?? null))) {
+    if (!Number.isInteger(id) || id < 1 || !actors.replyValue(subDevice.deviceId, id, data ?? null)) {
       logger.debug({ gateway: connection.device?.id, device: subDevice.deviceId, id: message.id }, 'gateway reply to no pending call (orphan)');
       return REASON.NO_MATCHING_SUBSCRIBERS;
     }
