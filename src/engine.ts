@@ -5,7 +5,7 @@ import { HandlerRegistry } from './client-rpc/index.js';
 import type { ServerConfig } from './config.js';
 import { RpcError } from './errors.js';
 import { DeviceRegistry, RedisRegistryStore, SharedRegistry, UserDirectory, type Device, type NewDevice, type NewUser, type User } from './registry/index.js';
-import { DeadlineScheduler } from './scheduling/index.js';
+import { DeadlineScheduler, MAX_TIMER_DELAY_MS } from './scheduling/index.js';
 import { MemoryCallStore, PersistentCalls, type CallStore } from './persistence/index.js';
 import type { TransportContext } from './transports/transport-context.js';
 import { ClusterNode, type ClusterOptions } from './cluster/cluster-node.js';
@@ -13,7 +13,7 @@ import type { CallRequest } from './actors/index.js';
 import { DeviceEventHub } from './events/device-event-hub.js';
 
 /** The longest a call may wait: setTimeout's limit, about 24.8 days. */
-export const MAX_CALL_TIMEOUT_MS = 2 ** 31 - 1;
+export const MAX_CALL_TIMEOUT_MS = MAX_TIMER_DELAY_MS;
 
 export interface CallOptions {
   /** 1..255 characters. */

@@ -39,13 +39,16 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
       }
     },
   });
-  const on = (method: 'GET' | 'POST' | 'DELETE', path: string, handler: RouteHandler) => {
-    router.on(method, path, (req, res, params, _store, searchParams) => void handler(req, res, params, searchParams));
+  // Every route's error is answered here, as SPEC.md's error body (`legacy`: ThingsBoard's status codes).
+  const on = (method: 'GET' | 'POST' | 'DELETE', path: string, handler: RouteHandler, legacy = false) => {
+    router.on(method, path, (req, res, params, _store, searchParams) => {
+      handler(req, res, params, searchParams).catch((error: unknown) => sendError(res, error, legacy));
+    });
   };
   on('POST', '/api/auth/login', loginRoute(engine));
   on('POST', '/api/auth/token', refreshRoute(engine));
-  on('POST', '/api/rpc/:kind/:deviceId', rpcRoute(engine, false));
-  on('POST', '/api/plugins/rpc/:kind/:deviceId', rpcRoute(engine, true));
+  on('POST', '/api/rpc/:kind/:deviceId', rpcRoute(engine));
+  on('POST', '/api/plugins/rpc/:kind/:deviceId', rpcRoute(engine), true);
   on('GET', '/api/rpc/persistent/:rpcId', getPersistentRoute(engine));
   on('GET', '/api/rpc/persistent/device/:deviceId', listPersistentRoute(engine));
   on('DELETE', '/api/rpc/persistent/:rpcId', deletePersistentRoute(engine));

@@ -7,7 +7,11 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
     throw new RpcError('IOT_ERR_UNSUPPORTED_CONTENT_TYPE', contentType === '' ? 'none' : contentType);
   }
-  const text = await readBody(req, limit);
+  return parseJson(await readBody(req, limit));
+}
+
+/** JSON text as a value; 400 IOT_ERR_INVALID_JSON with the parser's reason. */
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {

@@ -1,15 +1,15 @@
 import { z } from 'zod';
 import { MAX_CALL_TIMEOUT_MS, type RpcEngine } from '../engine.js';
 import { RpcError } from '../errors.js';
-import { requireDeviceAccess } from './access.js';
-import type { Principal } from './auth/token-service.js';
+import { validated } from './validation.js';
+import type { Device } from '../registry/device-registry.js';
 
 /** ThingsBoard's minimum processing timeout when no expirationTime is given. */
-export const MIN_TIMEOUT_MS = 5000;
+const MIN_TIMEOUT_MS = 5000;
 /** SPEC.md: delivery retries of a persistent call. */
-export const DEFAULT_RETRIES = 5;
+const DEFAULT_RETRIES = 5;
 
-export const rpcBodySchema = z.object({
+const rpcBodySchema = z.object({
   method: z.string().min(1).max(255),
   params: z.unknown().optional(),
   timeout: z.number().int().positive().max(MAX_CALL_TIMEOUT_MS).optional(),
@@ -20,30 +20,21 @@ export const rpcBodySchema = z.object({
   requestUUID: z.uuid().optional(),
 });
 
-export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
-}
-
 export type RpcOutcome = { readonly persistent: true; readonly rpcId: string } | { readonly persistent: false; readonly result: unknown };
 
 /**
  * One server-side RPC as an application asks for it (REST body or WebSocket
- * frame): checked against the caller's rights, validated, then stored
+ * frame), to a device the caller may reach: validated, then stored
  * (persistent) or called. `signal` withdraws a plain call (the caller left).
  */
-export async function runRpc(engine: RpcEngine, principal: Principal, deviceId: string, oneway: boolean, input: unknown, signal?: AbortSignal): Promise<RpcOutcome> {
-  const device = requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
-  const parsed = rpcBodySchema.safeParse(input);
-  if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
-  const body = parsed.data;
+export async function runRpc(engine: RpcEngine, device: Device, oneway: boolean, input: unknown, signal?: AbortSignal): Promise<RpcOutcome> {
+  const deviceId = device.id;
+  const body = validated(rpcBodySchema, input);
   if (body.expirationTime !== undefined && body.expirationTime <= Date.now()) {
     throw new RpcError('IOT_ERR_BAD_REQUEST', 'expirationTime is in the past');
   }
   const timeout = Math.max(MIN_TIMEOUT_MS, body.timeout ?? engine.defaultTimeoutMs);
   if (body.persistent === true) {
-    if (body.expirationTime !== undefined && body.expirationTime - Date.now() > MAX_CALL_TIMEOUT_MS) {
-      throw new RpcError('IOT_ERR_BAD_REQUEST', `expirationTime may be at most ${MAX_CALL_TIMEOUT_MS} ms (about 24.8 days) ahead`);
-    }
     const stored = await engine.persistent.submit({
       tenantId: device.tenantId,
       deviceId,

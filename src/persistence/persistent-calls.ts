@@ -4,7 +4,7 @@ import type { CallStatus } from '../actors/index.js';
 import type { CallOptions } from '../engine.js';
 import { RpcError, isRpcError } from '../errors.js';
 import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
-import { ScheduledTask, inBatches } from '../scheduling/index.js';
+import { MAX_TIMER_DELAY_MS as MAX_CALL_TIMEOUT_MS, ScheduledTask, inBatches } from '../scheduling/index.js';
 import { isFinal, type CallPage, type CallQuery, type CallStore, type PersistentStatus, type StoredCall } from './call-store.js';
 
 export interface PersistentRequest {
@@ -92,6 +92,10 @@ export class PersistentCalls {
   /** Stores the call (or finds the one with the same requestUUID) and starts delivering it. */
   async submit(request: PersistentRequest): Promise<StoredCall> {
     if (this.#closed) throw new RpcError('IOT_ERR_SHUTTING_DOWN');
+    // Each attempt is a plain call, bound by the same longest wait.
+    if (request.expirationTime - Date.now() > MAX_CALL_TIMEOUT_MS) {
+      throw new RpcError('IOT_ERR_BAD_REQUEST', `expirationTime may be at most ${MAX_CALL_TIMEOUT_MS} ms (about 24.8 days) ahead`);
+    }
     const store = this.#options.store;
     if (request.requestUUID !== undefined) {
       const known = await this.#store(() => store.byRequestUUID(request.deviceId, request.requestUUID!));

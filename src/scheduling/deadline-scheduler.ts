@@ -8,7 +8,7 @@
  * Set delete. A deadline fires at most `resolutionMs` late, never early.
  */
 /** setTimeout's longest delay; a longer one would fire after 1 ms. */
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 export interface DeadlineTarget {
   onDeadline(now: number): void;

@@ -1,4 +1,4 @@
-export { DeadlineScheduler } from './deadline-scheduler.js';
+export { DeadlineScheduler, MAX_TIMER_DELAY_MS } from './deadline-scheduler.js';
 export type { DeadlineTarget } from './deadline-scheduler.js';
 export { ScheduledTask } from './scheduled-task.js';
 export { inBatches } from './in-batches.js';

@@ -3,7 +3,7 @@ import type { RpcEngine } from '../../engine.js';
 import { RpcError } from '../../errors.js';
 import type { RouteHandler } from '../http-api.js';
 import { readJsonBody, sendError, sendJson } from '../http-io.js';
-import { describeIssues } from '../rpc-request.js';
+import { validated } from '../validation.js';
 
 const loginSchema = z.object({ username: z.string().min(1), password: z.string().min(1) });
 const refreshSchema = z.object({ refreshToken: z.string().min(1) });
@@ -11,30 +11,20 @@ const refreshSchema = z.object({ refreshToken: z.string().min(1) });
 /** `POST /api/auth/login {"username","password"}` → `{"token","refreshToken"}`. */
 export function loginRoute(engine: RpcEngine): RouteHandler {
   return async (req, res) => {
-    try {
-      const parsed = loginSchema.safeParse(await readJsonBody(req, engine.maxHttpBodyBytes));
-      if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
-      const user = await engine.users.authenticate(parsed.data.username, parsed.data.password);
-      if (user === undefined) throw new RpcError('IOT_ERR_BAD_CREDENTIALS');
-      sendJson(res, 200, await engine.tokens.issue(user));
-    } catch (error) {
-      sendError(res, error);
-    }
+    const { username, password } = validated(loginSchema, await readJsonBody(req, engine.maxHttpBodyBytes));
+    const user = await engine.users.authenticate(username, password);
+    if (user === undefined) throw new RpcError('IOT_ERR_BAD_CREDENTIALS');
+    sendJson(res, 200, await engine.tokens.issue(user));
   };
 }
 
 /** `POST /api/auth/token {"refreshToken"}` → a new pair, for a user who still exists. */
 export function refreshRoute(engine: RpcEngine): RouteHandler {
   return async (req, res) => {
-    try {
-      const parsed = refreshSchema.safeParse(await readJsonBody(req, engine.maxHttpBodyBytes));
-      if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
-      const userId = await engine.tokens.verifyRefresh(parsed.data.refreshToken);
-      const user = engine.users.get(userId);
-      if (user === undefined) throw new RpcError('IOT_ERR_UNAUTHORIZED', 'the user of this refresh token no longer exists');
-      sendJson(res, 200, await engine.tokens.issue(user));
-    } catch (error) {
-      sendError(res, error);
-    }
+    const { refreshToken } = validated(refreshSchema, await readJsonBody(req, engine.maxHttpBodyBytes));
+    const userId = await engine.tokens.verifyRefresh(refreshToken);
+    const user = engine.users.get(userId);
+    if (user === undefined) throw new RpcError('IOT_ERR_UNAUTHORIZED', 'the user of this refresh token no longer exists');
+    sendJson(res, 200, await engine.tokens.issue(user));
   };
 }

@@ -6,7 +6,7 @@ import type { Principal } from '../auth/token-service.js';
 import { authenticate, requireDeviceAccess, requireTenantAdmin } from '../access.js';
 import type { RouteHandler } from '../http-api.js';
 import { readJsonBody, sendError, sendJson } from '../http-io.js';
-import { describeIssues } from '../rpc-request.js';
+import { pageQuery, validated } from '../validation.js';
 
 const newDeviceSchema = z.object({
   id: z.string().min(1).max(255).optional(),
@@ -15,11 +15,6 @@ const newDeviceSchema = z.object({
   customerId: z.string().min(1).max(255).nullable().optional(),
   accessToken: z.string().min(1).max(255).optional(),
   additionalInfo: z.object({ gateway: z.boolean().optional() }).loose().optional(),
-});
-
-const pageSchema = z.object({
-  pageSize: z.coerce.number().int().min(1).max(1000).default(10),
-  page: z.coerce.number().int().min(0).default(0),
 });
 
 /** A device as the REST API shows it; the access token only to its tenant's administrators. */
@@ -37,57 +32,44 @@ function view(engine: RpcEngine, device: Device, principal: Principal) {
   };
 }
 
-function guarded(run: RouteHandler): RouteHandler {
-  return async (req, res, params, searchParams) => {
-    try {
-      await run(req, res, params, searchParams);
-    } catch (error) {
-      sendError(res, error);
-    }
-  };
-}
-
 /** `POST /api/device` (TENANT_ADMIN): the access token from the body, `?accessToken=`, or generated. */
-export const createDeviceRoute = (engine: RpcEngine) =>
-  guarded(async (req, res, _params, searchParams) => {
+export const createDeviceRoute = (engine: RpcEngine): RouteHandler =>
+  async (req, res, _params, searchParams) => {
     const principal = await authenticate(req, engine.tokens);
     const tenantId = requireTenantAdmin(principal);
-    const parsed = newDeviceSchema.safeParse(await readJsonBody(req, engine.maxHttpBodyBytes));
-    if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
-    const body = parsed.data;
+    const body = validated(newDeviceSchema, await readJsonBody(req, engine.maxHttpBodyBytes));
     if (body.customerId != null && engine.customers.get(body.customerId)?.tenantId !== tenantId) {
       throw new RpcError('IOT_ERR_BAD_REQUEST', `customer ${body.customerId} is not a customer of this tenant`);
     }
     const { additionalInfo, ...fields } = body;
     const device = await engine.addDevice({ ...fields, tenantId, gateway: additionalInfo?.gateway === true, accessToken: body.accessToken ?? searchParams.accessToken });
     sendJson(res, 200, view(engine, device, principal));
-  });
+  };
 
-export const getDeviceRoute = (engine: RpcEngine) =>
-  guarded(async (req, res, params) => {
+export const getDeviceRoute = (engine: RpcEngine): RouteHandler =>
+  async (req, res, params) => {
     const principal = await authenticate(req, engine.tokens);
     const deviceId = params.id!;
     const device = requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
     sendJson(res, 200, view(engine, device, principal));
-  });
+  };
 
-export const listTenantDevicesRoute = (engine: RpcEngine) =>
-  guarded(async (req, res, _params, searchParams) => {
+export const listTenantDevicesRoute = (engine: RpcEngine): RouteHandler =>
+  async (req, res, _params, searchParams) => {
     const principal = await authenticate(req, engine.tokens);
     const tenantId = requireTenantAdmin(principal);
-    const parsed = pageSchema.safeParse(searchParams);
-    if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
-    const page = engine.devices.list(tenantId, parsed.data.pageSize, parsed.data.page);
+    const { pageSize, page: pageNumber } = validated(pageQuery, searchParams);
+    const page = engine.devices.list(tenantId, pageSize, pageNumber);
     sendJson(res, 200, { ...page, data: page.data.map((d) => view(engine, d, principal)) });
-  });
+  };
 
 /** `DELETE /api/device/{id}` (TENANT_ADMIN): closes the device's sessions and fails its pending calls. */
-export const deleteDeviceRoute = (engine: RpcEngine) =>
-  guarded(async (req, res, params) => {
+export const deleteDeviceRoute = (engine: RpcEngine): RouteHandler =>
+  async (req, res, params) => {
     const principal = await authenticate(req, engine.tokens);
     requireTenantAdmin(principal);
     const deviceId = params.id!;
     requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
     await engine.removeDevice(deviceId);
     sendJson(res, 200, { id: deviceId, deleted: true });
-  });
+  };

@@ -6,11 +6,9 @@ import type { Principal } from '../auth/token-service.js';
 import { authenticate, requireDeviceAccess, requireTenantAdmin } from '../access.js';
 import type { RouteHandler } from '../http-api.js';
 import { sendError, sendJson } from '../http-io.js';
-import { describeIssues } from '../rpc-request.js';
+import { pageQuery, validated } from '../validation.js';
 
-const querySchema = z.object({
-  pageSize: z.coerce.number().int().min(1).max(1000).default(10),
-  page: z.coerce.number().int().min(0).default(0),
+const querySchema = pageQuery.extend({
   rpcStatus: z.enum(PERSISTENT_STATUSES).optional(),
   sortProperty: z.enum(['createdTime', 'expirationTime']).default('createdTime'),
   sortOrder: z.enum(['ASC', 'DESC']).default('DESC'),
@@ -46,43 +44,29 @@ async function accessibleCall(engine: RpcEngine, principal: Principal, rpcId: st
 /** `GET /api/rpc/persistent/{rpcId}` */
 export function getPersistentRoute(engine: RpcEngine): RouteHandler {
   return async (req, res, params) => {
-    try {
-      const principal = await authenticate(req, engine.tokens);
-      sendJson(res, 200, view(await accessibleCall(engine, principal, params.rpcId!)));
-    } catch (error) {
-      sendError(res, error);
-    }
+    const principal = await authenticate(req, engine.tokens);
+    sendJson(res, 200, view(await accessibleCall(engine, principal, params.rpcId!)));
   };
 }
 
 /** `GET /api/rpc/persistent/device/{deviceId}?pageSize&page&rpcStatus&sortProperty&sortOrder` */
 export function listPersistentRoute(engine: RpcEngine): RouteHandler {
   return async (req, res, params, query) => {
-    try {
-      const principal = await authenticate(req, engine.tokens);
-      const deviceId = params.deviceId!;
-      requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
-      const parsed = querySchema.safeParse(query);
-      if (!parsed.success) throw new RpcError('IOT_ERR_BAD_REQUEST', describeIssues(parsed.error));
-      const { rpcStatus, ...rest } = parsed.data;
-      const page = await engine.persistent.list(deviceId, { ...rest, status: rpcStatus });
-      sendJson(res, 200, { ...page, data: page.data.map(view) });
-    } catch (error) {
-      sendError(res, error);
-    }
+    const principal = await authenticate(req, engine.tokens);
+    const deviceId = params.deviceId!;
+    requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
+    const { rpcStatus, ...rest } = validated(querySchema, query);
+    const page = await engine.persistent.list(deviceId, { ...rest, status: rpcStatus });
+    sendJson(res, 200, { ...page, data: page.data.map(view) });
   };
 }
 
 /** `DELETE /api/rpc/persistent/{rpcId}` (TENANT_ADMIN): a call still under way is withdrawn. */
 export function deletePersistentRoute(engine: RpcEngine): RouteHandler {
   return async (req, res, params) => {
-    try {
-      const principal = await authenticate(req, engine.tokens);
-      requireTenantAdmin(principal);
-      const call = await accessibleCall(engine, principal, params.rpcId!);
-      sendJson(res, 200, view(await engine.persistent.delete(call)));
-    } catch (error) {
-      sendError(res, error);
-    }
+    const principal = await authenticate(req, engine.tokens);
+    requireTenantAdmin(principal);
+    const call = await accessibleCall(engine, principal, params.rpcId!);
+    sendJson(res, 200, view(await engine.persistent.delete(call)));
   };
 }

@@ -4,6 +4,7 @@ import { RpcError, toRpcError } from '../../errors.js';
 import type { DeviceEvent } from '../../events/device-event.js';
 import { requireDeviceAccess } from '../access.js';
 import type { Principal } from '../auth/token-service.js';
+import { parseJson } from '../http-io.js';
 import { runRpc } from '../rpc-request.js';
 
 type CmdId = string | number;
@@ -50,12 +51,7 @@ export class AppSocket {
     let frame: Record<string, unknown>;
     try {
       if (text === undefined) throw new RpcError('IOT_ERR_BAD_REQUEST', 'frames are JSON text, not binary');
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch (error) {
-        throw new RpcError('IOT_ERR_INVALID_JSON', (error as Error).message);
-      }
+      const parsed = parseJson(text);
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RpcError('IOT_ERR_BAD_REQUEST', 'a frame is a JSON object');
       frame = parsed as Record<string, unknown>;
     } catch (error) {
@@ -119,7 +115,8 @@ export class AppSocket {
     const controller = new AbortController();
     this.#calls.set(id, controller);
     try {
-      const outcome = await runRpc(this.#engine, principal, deviceId, oneway === true, body, controller.signal);
+      const device = requireDeviceAccess(principal, await this.#engine.findDevice(deviceId), deviceId);
+      const outcome = await runRpc(this.#engine, device, oneway === true, body, controller.signal);
       this.#send({ cmdId: id, result: outcome.persistent ? { rpcId: outcome.rpcId } : oneway === true ? null : outcome.result });
     } finally {
       this.#calls.delete(id);

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { RouteHandler } from '../../api/http-api.js';
-import { readBody, sendEmpty, sendError } from '../../api/http-io.js';
+import { parseJson, readBody, sendEmpty } from '../../api/http-io.js';
 import { RpcError } from '../../errors.js';
 import type { Device } from '../../registry/device-registry.js';
 import type { TransportContext } from '../transport-context.js';
@@ -26,55 +26,37 @@ const remote = (req: IncomingMessage) => `${req.socket.remoteAddress}:${req.sock
 /** `GET /api/v1/{token}/rpc?timeout=ms`: a call as `{"id","method","params"}`, or 408 when none came. */
 export function pollRoute(context: HttpDeviceContext): RouteHandler {
   return async (req, res, params, query) => {
-    try {
-      const device = deviceByToken(context, params.token);
-      const timeout = query.timeout === undefined ? DEFAULT_POLL_MS : Number(query.timeout);
-      if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_POLL_MS) {
-        throw new RpcError('IOT_ERR_BAD_REQUEST', `timeout must be a whole number of ms from 1 to ${MAX_POLL_MS}`);
-      }
-      new HttpPollLink(device.id, remote(req), res, context).start(timeout);
-    } catch (error) {
-      sendError(res, error);
+    const device = deviceByToken(context, params.token);
+    const timeout = query.timeout === undefined ? DEFAULT_POLL_MS : Number(query.timeout);
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_POLL_MS) {
+      throw new RpcError('IOT_ERR_BAD_REQUEST', `timeout must be a whole number of ms from 1 to ${MAX_POLL_MS}`);
     }
+    new HttpPollLink(device.id, remote(req), res, context).start(timeout);
   };
 }
 
 /** `POST /api/v1/{token}/rpc/{id}`: the device's reply to server-side call `id`. */
 export function replyRoute(context: HttpDeviceContext): RouteHandler {
   return async (req, res, params) => {
-    try {
-      const device = deviceByToken(context, params.token);
-      const id = params.id ?? '';
-      if (!REQUEST_ID.test(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `request id must be a positive integer, got "${id}"`);
-      const body = await readBody(req, context.maxHttpBodyBytes);
-      if (!context.actors.reply(device.id, Number(id), body)) throw new RpcError('IOT_ERR_NOT_FOUND', `no pending call ${id} for this device`);
-      sendEmpty(res, 200);
-    } catch (error) {
-      sendError(res, error);
-    }
+    const device = deviceByToken(context, params.token);
+    const id = params.id ?? '';
+    if (!REQUEST_ID.test(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `request id must be a positive integer, got "${id}"`);
+    const body = await readBody(req, context.maxHttpBodyBytes);
+    if (!context.actors.reply(device.id, Number(id), body)) throw new RpcError('IOT_ERR_NOT_FOUND', `no pending call ${id} for this device`);
+    sendEmpty(res, 200);
   };
 }
 
 /** `POST /api/v1/{token}/rpc {"method","params"}`: client-side RPC, answered with the handler's value. */
 export function clientCallRoute(context: HttpDeviceContext): RouteHandler {
   return async (req, res, params) => {
-    try {
-      const device = deviceByToken(context, params.token);
-      const text = await readBody(req, context.maxHttpBodyBytes);
-      let request: unknown;
-      try {
-        request = JSON.parse(text);
-      } catch (error) {
-        throw new RpcError('IOT_ERR_INVALID_JSON', (error as Error).message);
-      }
-      if (typeof request !== 'object' || request === null || Array.isArray(request)) {
-        throw new RpcError('IOT_ERR_BAD_REQUEST', 'expected a JSON object {"method","params"}');
-      }
-      const { method, params: callParams } = request as { method?: unknown; params?: unknown };
-      const answer = await context.clientRpc.invokeAsJson(device, method, callParams);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
-    } catch (error) {
-      sendError(res, error);
+    const device = deviceByToken(context, params.token);
+    const request = parseJson(await readBody(req, context.maxHttpBodyBytes));
+    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+      throw new RpcError('IOT_ERR_BAD_REQUEST', 'expected a JSON object {"method","params"}');
     }
+    const { method, params: callParams } = request as { method?: unknown; params?: unknown };
+    const answer = await context.clientRpc.invokeAsJson(device, method, callParams);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
   };
 }
