@@ -37,6 +37,7 @@ export const ERRORS = {
   IOT_ERR_REPLY_NOT_JSON: define(406, 406, '4.06', 2, false, (d) => `The device replied with a payload that is not JSON: ${d}`),
   IOT_ERR_CONFLICT: define(409, 409, '4.09', 31, false, (d) => `Conflict: ${d}`),
   IOT_ERR_PAYLOAD_TOO_LARGE: define(413, 413, '4.13', 31, false, (d) => `Payload too large: ${d}`),
+  IOT_ERR_HEADERS_TOO_LARGE: define(431, 431, '4.13', 31, false, () => 'Request headers too large'),
   IOT_ERR_QUEUE_FULL: define(429, 429, '4.29', 33, true, (d) => `Too many pending calls for device ${d}`),
   IOT_ERR_DEVICE_OFFLINE: define(504, 409, '5.04', 2, true, (d) => `No subscribed session before the deadline: device ${d} is offline`),
   IOT_ERR_NOT_SUBSCRIBED: define(504, 409, '5.04', 2, true, (d) => `No subscribed session before the deadline: device ${d} is connected but not subscribed to RPC`),

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { STATUS_CODES, createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -7,7 +7,8 @@ import type { ActorSystemEvents } from './actors/index.js';
 import { createHttpApi, type HttpHandler } from './api/index.js';
 import type { Principal } from './api/auth/token-service.js';
 import { AppSocket } from './api/ws/app-socket.js';
-import { toRpcError } from './errors.js';
+import { RpcError, toRpcError } from './errors.js';
+import { endSocketWithError } from './api/http-io.js';
 import type { CallingDevice, ClientRpcHandler } from './client-rpc/index.js';
 import { parseConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { RpcEngine, type CallOptions } from './engine.js';
@@ -134,16 +135,10 @@ export class RpcServer {
       server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
       server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
         if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
-        const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-        const body = JSON.stringify({
-          status: tooLarge ? 431 : 400,
-          message: tooLarge ? 'Request headers too large' : `Malformed HTTP request: ${error.code ?? error.message}`,
-          errorCode: 31,
-          code: 'IOT_ERR_BAD_REQUEST',
-          timestamp: Date.now(),
-        });
-        const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-        socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        endSocketWithError(
+          socket,
+          error.code === 'HPE_HEADER_OVERFLOW' ? new RpcError('IOT_ERR_HEADERS_TOO_LARGE') : new RpcError('IOT_ERR_BAD_REQUEST', `malformed HTTP request (${error.code ?? error.message})`),
+        );
       });
       this.#httpServer = server;
       boundHttp = await new Promise<number>((resolve, reject) => {
@@ -206,8 +201,7 @@ export class RpcServer {
     const [path = '', query = ''] = (req.url ?? '').split('?', 2);
     if (path === '/api/ws') return void this.#upgradeAppSocket(req, socket, head, new URLSearchParams(query).get('token'));
     if (path !== '/mqtt') {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      return;
+      return endSocketWithError(socket, new RpcError('IOT_ERR_NOT_FOUND', `${path}: WebSocket endpoints are /mqtt and /api/ws`));
     }
     this.#webSockets.handleUpgrade(req, socket, head, (ws) => {
       this.#mqtt.acceptWebSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
@@ -225,9 +219,7 @@ export class RpcServer {
         principal = await this.#engine.tokens.verifyAccess(token);
       } catch (error) {
         if (socket.destroyed) return;
-        const rpcError = toRpcError(error);
-        const body = JSON.stringify(rpcError.toBody());
-        socket.end(`HTTP/1.1 ${rpcError.status} ${STATUS_CODES[rpcError.status]}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        endSocketWithError(socket, toRpcError(error));
         return; // the listener stays: the socket may still fail while it closes
       }
       socket.off('error', onError);

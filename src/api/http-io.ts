@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { RpcError, toRpcError } from '../errors.js';
 
 /** Reads a JSON body: 400 for a wrong content type or bad JSON, 413 past `limit` bytes (checked before buffering). */
@@ -60,6 +61,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 export function sendEmpty(res: ServerResponse, status: number): void {
   res.writeHead(status, { 'content-length': 0 });
   res.end();
+}
+
+/** The same answer written on a bare socket (a request node:http could not parse, a refused upgrade), which then closes. */
+export function endSocketWithError(socket: Duplex, error: RpcError): void {
+  const body = JSON.stringify(error.toBody());
+  socket.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
 /** SPEC.md's error body; the legacy endpoint answers with ThingsBoard's status codes. */

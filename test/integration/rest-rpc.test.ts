@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { USERS, answerRequests, connectDevice, startTestServer, until, type TestServer } from '../support/server.js';
@@ -296,5 +297,24 @@ describe('REST timeout floor (fake clock)', () => {
       await clocked.close();
       vi.useRealTimers();
     }
+  });
+
+  it('a request node:http cannot parse is answered with the JSON error body: 400, or 431 for headers over the limit', async () => {
+    const port = Number(new URL(t.httpUrl).port);
+    const raw = (request: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(request));
+        let answer = '';
+        socket.on('data', (chunk) => (answer += chunk.toString()));
+        socket.on('close', () => resolve(answer));
+        socket.on('error', () => resolve(answer));
+      });
+    const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { status: number; code: string };
+    const garbage = await raw('NOT HTTP AT ALL\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
+    expect(bodyOf(garbage)).toMatchObject({ status: 400, code: 'IOT_ERR_BAD_REQUEST' });
+    const huge = await raw(`GET /api/device/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(bodyOf(huge)).toMatchObject({ status: 431, code: 'IOT_ERR_HEADERS_TOO_LARGE' });
   });
 });
