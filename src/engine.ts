@@ -110,11 +110,12 @@ export class RpcEngine implements TransportContext {
       statusWritten: (call) => this.events.persistentStatus(call),
     });
     // Persistent calls are delivered by the node that holds the device's session, from its next session on (in a
-    // cluster, once the directory entry is its own: ClusterNode). A device whose connection ends (not an HTTP poll,
-    // which ends after every call it carries) gets its unanswered calls again, retried, on its next session.
-    this.actors.on('session', ({ deviceId, state, transport }) => {
+    // cluster, once the directory entry is its own: ClusterNode). A device whose connection ends (not a session that
+    // ends after each call, like an HTTP poll) gets its unanswered calls again, retried, on its next session.
+    // The check waits a microtask: a takeover reports the old session's end just before the new one starts.
+    this.actors.on('session', ({ deviceId, state, endsAfterEachCall }) => {
       if (state === 'connected' && node === undefined) void this.persistent.resumeDevice(deviceId);
-      else if (state === 'disconnected' && transport !== 'http') queueMicrotask(() => this.actors.hasSession(deviceId) || this.persistent.handOff(deviceId));
+      else if (state === 'disconnected' && !endsAfterEachCall) queueMicrotask(() => this.actors.hasSession(deviceId) || this.persistent.handOff(deviceId));
     });
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;

@@ -29,6 +29,8 @@ export type CloseReason = 'takeover' | 'removed' | 'shutdown';
 export interface SessionLink {
   readonly transport: string;
   readonly remoteAddress: string;
+  /** The session ends after each call it carries, and the device comes back for the next (an HTTP long-poll). */
+  readonly endsAfterEachCall?: true;
   deliver(request: OutgoingRequest): DeliveryResult;
   close(reason: CloseReason): void;
 }

@@ -71,6 +71,8 @@ export interface SessionEvent {
   readonly state: 'connected' | 'subscribed' | 'unsubscribed' | 'disconnected';
   readonly transport: string;
   readonly remoteAddress: string;
+  /** Present for a session that ends after each call it carries (an HTTP long-poll): its end is not the device going away. */
+  readonly endsAfterEachCall?: true;
 }
 
 export interface ActorSystemEvents {
@@ -364,10 +366,13 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     entry.pumping = true;
     try {
       while (entry.queue.length > 0 && entry.subscribed && this.#mayDispatch(entry)) {
-        const record = entry.queue[0]!;
+        // Off the queue before the link sees it: a link may end its session while it delivers (an HTTP poll does).
+        const record = entry.queue.shift()!;
         const result = this.#deliver(entry, record);
-        if (result === 'failed') break;
-        entry.queue.shift();
+        if (result === 'failed') {
+          entry.queue.unshift(record);
+          break;
+        }
         if (result instanceof RpcError) {
           record.failure = result;
           record.actor!.send({ type: 'FAILED' });
@@ -480,7 +485,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
 
   #emitSession(entry: DeviceEntry, link: SessionLink, state: SessionEvent['state']): void {
     if (this.listenerCount('session') === 0) return;
-    this.emit('session', { deviceId: entry.deviceId, state, transport: link.transport, remoteAddress: link.remoteAddress });
+    this.emit('session', { deviceId: entry.deviceId, state, transport: link.transport, remoteAddress: link.remoteAddress, ...(link.endsAfterEachCall === true ? { endsAfterEachCall: true } : {}) });
   }
 
   readonly #pendingCall = new Map<PendingCallMachine, PendingCallMachine>(

@@ -14,6 +14,7 @@ import type { TransportContext } from '../transport-context.js';
  */
 export class HttpPollLink implements SessionLink, DeadlineTarget {
   readonly transport = 'http';
+  readonly endsAfterEachCall = true;
   #open = true;
   #deadlineKey = -1;
 
@@ -37,8 +38,7 @@ export class HttpPollLink implements SessionLink, DeadlineTarget {
     const body = requestJson(request, true);
     this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     this.res.end(body);
-    // The actor system is still handling this delivery: let go of the session right after.
-    queueMicrotask(() => this.#end());
+    this.#end(); // one call per poll
     return 'delivered';
   }
 
