@@ -4,7 +4,7 @@ import type { Device } from '../registry/device-registry.js';
 import type { Principal, TokenService } from './auth/token-service.js';
 
 /** `X-Authorization: Bearer <jwt>` (ThingsBoard's header) or plain `Authorization: Bearer <jwt>`. */
-export function bearerToken(req: IncomingMessage): string | undefined {
+function bearerToken(req: IncomingMessage): string | undefined {
   const header = req.headers['x-authorization'] ?? req.headers.authorization;
   const value = Array.isArray(header) ? header[0] : header;
   const match = value === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(value);

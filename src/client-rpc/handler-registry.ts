@@ -32,10 +32,6 @@ export class HandlerRegistry {
     this.#handlers.set(method, handler);
   }
 
-  remove(method: string): void {
-    this.#handlers.delete(method);
-  }
-
   /** The answer as JSON text, as every transport sends it; a value that is not JSON becomes an error answer. */
   async invokeAsJson(device: Device, method: unknown, params: unknown): Promise<string> {
     const answer = await this.invoke(device, method, params);

@@ -85,10 +85,6 @@ export class PersistentCalls {
     this.#retentionSweep = new ScheduledTask(options.scheduler, (now) => this.removeFinishedPastRetention(now));
   }
 
-  get store(): CallStore {
-    return this.#options.store;
-  }
-
   /** Stores the call (or finds the one with the same requestUUID) and starts delivering it. */
   async submit(request: PersistentRequest): Promise<StoredCall> {
     if (this.#closed) throw new RpcError('IOT_ERR_SHUTTING_DOWN');

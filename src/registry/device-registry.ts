@@ -45,10 +45,6 @@ export class DeviceRegistry {
   /** Devices each gateway created, kept as devices come and go (the cap is checked on every new sub-device). */
   readonly #createdBy = new Map<string, number>();
 
-  get size(): number {
-    return this.#byId.size;
-  }
-
   add(input: NewDevice): Device {
     return this.insert(
       Object.freeze({

@@ -60,10 +60,6 @@ export class CoapServer implements DeadlineTarget {
     this.sender = new ReliableSender(context.scheduler, context.coapTransmission);
   }
 
-  get observationCount(): number {
-    return this.#observations.size;
-  }
-
   /**
    * Binds UDP: a loopback or wildcard host gets both families (127.0.0.1 and
    * ::1, or 0.0.0.0 and ::), any other address its own. Resolves with the port.

@@ -7,8 +7,6 @@ export interface TransmissionParameters {
   readonly maxRetransmit: number;
 }
 
-export const DEFAULT_TRANSMISSION: TransmissionParameters = { ackTimeoutMs: 2000, ackRandomFactor: 1.5, maxRetransmit: 4 };
-
 /** EXCHANGE_LIFETIME and NON_LIFETIME for the default parameters (RFC 7252 §4.8.2). */
 export const EXCHANGE_LIFETIME_MS = 247_000;
 export const NON_LIFETIME_MS = 145_000;
@@ -50,10 +48,6 @@ export class ReliableSender {
     readonly scheduler: DeadlineScheduler,
     readonly parameters: TransmissionParameters,
   ) {}
-
-  get outstanding(): number {
-    return this.#outstanding.size;
-  }
 
   /** Whether a CON with this key (endpoint and message id) still awaits its ACK: its id must not be reused. */
   has(key: string): boolean {

@@ -112,8 +112,6 @@ export function decodeFrame(frame: Buffer, version: ProtocolVersion): Packet {
   return packet;
 }
 
-const GENERATE_OPTIONS: Record<ProtocolVersion, { protocolVersion: number }> = SETTINGS;
-
 export function encodePacket(packet: Packet, version: ProtocolVersion): Buffer {
-  return mqttPacket.generate(packet, GENERATE_OPTIONS[version]);
+  return mqttPacket.generate(packet, SETTINGS[version]);
 }

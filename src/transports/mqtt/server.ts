@@ -94,10 +94,6 @@ export class MqttServer {
     this.#tcp.on('error', (error) => context.logger.error({ err: error }, 'mqtt listener error'));
   }
 
-  get connectionCount(): number {
-    return this.#connections.size;
-  }
-
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
       this.#tcp.once('error', reject);
