@@ -70,6 +70,8 @@ export class RpcError extends Error {
   readonly legacyStatus: number;
   readonly errorCode: number;
   readonly retryable: boolean;
+  /** The CoAP response code that answers it. */
+  readonly coap: string;
 
   constructor(code: ErrorCode, detail = '', options?: ErrorOptions) {
     const definition = ERRORS[code];
@@ -80,6 +82,7 @@ export class RpcError extends Error {
     this.legacyStatus = definition.legacyStatus;
     this.errorCode = definition.errorCode;
     this.retryable = definition.retryable;
+    this.coap = definition.coap;
   }
 
   /** An error that crossed Redis as data, rebuilt with its code and its original message. */

@@ -1,7 +1,9 @@
 import { readUint, uintOption, type CoapMessage } from './codec.js';
 import { CONTENT_FORMAT_JSON, CoapObservation } from './observation.js';
 import type { Device } from '../../registry/device-registry.js';
-import type { CoapAnswer, CoapServer, Endpoint } from './server.js';
+import { RpcError } from '../../errors.js';
+import { errorAnswer, type CoapAnswer } from './answer.js';
+import type { CoapServer, Endpoint } from './server.js';
 
 /** Options this server understands; any other critical option is refused with 4.02 (RFC 7252 §5.4.1). */
 const UNDERSTOOD = new Set(['Uri-Path', 'Uri-Query', 'Uri-Host', 'Uri-Port', 'Observe', 'Content-Format', 'Accept', 'Block1', 'Block2', 'Size1', 'Size2', 'ETag', 'Max-Age', 'No-Response']);
@@ -21,8 +23,7 @@ const OPTION_NUMBERS: Record<string, number> = {
 };
 const REQUEST_ID = /^[1-9][0-9]{0,9}$/;
 
-const text = (message: string) => Buffer.from(message);
-const badRequest = (message: string): CoapAnswer => ({ code: '4.00', payload: text(message) });
+const badRequest = (message: string): CoapAnswer => errorAnswer(new RpcError('IOT_ERR_BAD_REQUEST', message));
 
 function criticalUnknown(message: CoapMessage): string | undefined {
   for (const option of message.options) {
@@ -53,16 +54,16 @@ export interface RequestTarget {
  */
 export function resolveRequest(server: CoapServer, message: CoapMessage): RequestTarget | CoapAnswer {
   if (message.options.some((o) => o.name === 'Proxy-Uri' || o.name === 'Proxy-Scheme')) {
-    return { code: '5.05', payload: text('this server is no proxy') }; // RFC 7252 §5.7.2
+    return { code: '5.05', payload: Buffer.from('this server is no proxy') }; // RFC 7252 §5.7.2
   }
   const unknown = criticalUnknown(message);
-  if (unknown !== undefined) return { code: '4.02', payload: text(`unrecognized critical option ${unknown}`) };
+  if (unknown !== undefined) return { code: '4.02', payload: Buffer.from(`unrecognized critical option ${unknown}`) }; // RFC 7252 §5.4.1
   const path = message.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8'));
   if (path.length < 4 || path.length > 5 || path[0] !== 'api' || path[1] !== 'v1' || path[3] !== 'rpc') {
     return badRequest(`unknown path /${path.join('/')}; expected /api/v1/{token}/rpc[/{id}]`);
   }
   const device = server.context.devices.byToken(path[2]!);
-  if (device === undefined) return { code: '4.01', payload: text('unknown device access token') };
+  if (device === undefined) return errorAnswer(new RpcError('IOT_ERR_UNAUTHORIZED', 'unknown device access token'));
   return { device, path };
 }
 
@@ -76,7 +77,8 @@ export function handleRequest(
 ): Promise<void> | undefined {
   const { actors, clientRpc } = server.context;
   if (message.payload.length > server.context.maxCoapPayloadBytes) {
-    answer({ code: '4.13', payload: text(`payload over ${server.context.maxCoapPayloadBytes} bytes`), options: [{ name: 'Size1', value: uintOption(server.context.maxCoapPayloadBytes) }] });
+    const limit = server.context.maxCoapPayloadBytes;
+    answer(errorAnswer(new RpcError('IOT_ERR_PAYLOAD_TOO_LARGE', `payload over ${limit} bytes`), [{ name: 'Size1', value: uintOption(limit) }]));
     return undefined;
   }
   const method = message.code;
@@ -110,15 +112,15 @@ export function handleRequest(
       answer(badRequest(`request id must be a positive integer, got "${id}"`));
       return undefined;
     }
-    answer(actors.reply(device.id, Number(id), message.payload) ? { code: '2.01' } : { code: '4.04', payload: text(`no pending call ${id}`) });
+    answer(actors.reply(device.id, Number(id), message.payload) ? { code: '2.01' } : errorAnswer(new RpcError('IOT_ERR_NOT_FOUND', `no pending call ${id}`)));
     return undefined;
   }
   if (path.length === 4 && method === '0.02') {
     let request: unknown;
     try {
       request = JSON.parse(message.payload.toString('utf8'));
-    } catch {
-      answer(badRequest('body is not JSON; expected {"method","params"}'));
+    } catch (error) {
+      answer(errorAnswer(new RpcError('IOT_ERR_INVALID_JSON', `${(error as Error).message}; expected {"method","params"}`)));
       return undefined;
     }
     if (typeof request !== 'object' || request === null || Array.isArray(request)) {
@@ -130,6 +132,6 @@ export function handleRequest(
       answer({ code: '2.05', payload: Buffer.from(payload), options: [{ name: 'Content-Format', value: CONTENT_FORMAT_JSON }] });
     });
   }
-  answer({ code: '4.05', payload: text(`${method === '0.01' ? 'GET' : method === '0.02' ? 'POST' : method} is not allowed on /${path.join('/')}`) });
+  answer(errorAnswer(new RpcError('IOT_ERR_METHOD_NOT_ALLOWED', `${method === '0.01' ? 'GET' : method === '0.02' ? 'POST' : method} on /${path.join('/')}`)));
   return undefined;
 }

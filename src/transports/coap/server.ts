@@ -2,8 +2,10 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
 import type { TransportContext } from '../transport-context.js';
+import { RpcError } from '../../errors.js';
 import { BlockwiseStore, DEFAULT_SZX, blockOption, blockSize, readBlock } from './blockwise.js';
 import { MalformedMessageError, decode, encode, peekHeader, uintOption, type CoapMessage, type CoapOption } from './codec.js';
+import { errorAnswer, type CoapAnswer } from './answer.js';
 import { endpointKey, messageKey, type Endpoint } from './endpoint.js';
 import { ExchangeCache } from './exchange-cache.js';
 import type { CoapObservation } from './observation.js';
@@ -17,12 +19,7 @@ export interface CoapContext extends TransportContext {
 
 export type { Endpoint };
 
-/** What a request handler answers with; the server makes it piggybacked, NON, or separate. */
-export interface CoapAnswer {
-  readonly code: string;
-  readonly payload?: Buffer;
-  readonly options?: readonly CoapOption[];
-}
+export type { CoapAnswer };
 
 const SWEEP_EVERY_MS = 10_000;
 const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -232,18 +229,18 @@ export class CoapServer implements DeadlineTarget {
     const block2Value = message.options.find((o) => o.name === 'Block2')?.value;
     if (block2Value !== undefined) {
       const block2 = readBlock(block2Value);
-      if (block2 === undefined) return answer({ code: '4.00', payload: Buffer.from('malformed Block2 option') });
+      if (block2 === undefined) return answer(errorAnswer(new RpcError('IOT_ERR_BAD_REQUEST', 'malformed Block2 option')));
       preferredSzx = Math.min(block2.szx, DEFAULT_SZX);
       if (block2.num > 0) {
         const etag = message.options.find((o) => o.name === 'ETag')?.value;
         const part = this.blockwise.block(resourceKey, block2.num, preferredSzx, etag);
-        return answer(part === undefined ? { code: '4.00', payload: Buffer.from(`no block ${block2.num} to continue`) } : { code: '2.05', ...part });
+        return answer(part === undefined ? errorAnswer(new RpcError('IOT_ERR_BAD_REQUEST', `no block ${block2.num} to continue`)) : { code: '2.05', ...part });
       }
     }
     const block1Value = message.options.find((o) => o.name === 'Block1')?.value;
     if (block1Value !== undefined) {
       const block1 = readBlock(block1Value);
-      if (block1 === undefined) return answer({ code: '4.00', payload: Buffer.from('malformed Block1 option') });
+      if (block1 === undefined) return answer(errorAnswer(new RpcError('IOT_ERR_BAD_REQUEST', 'malformed Block1 option')));
       const limit = this.context.maxCoapPayloadBytes;
       const received = this.blockwise.receiveBlock1(`${resourceKey}|${message.code}`, block1, message.payload, limit);
       switch (received.kind) {
@@ -252,9 +249,9 @@ export class CoapServer implements DeadlineTarget {
         case 'incomplete':
           return answer({ code: '4.08', payload: Buffer.from('blocks missing or out of order; start again from block 0') });
         case 'bad-block':
-          return answer({ code: '4.00', payload: Buffer.from(received.reason) });
+          return answer(errorAnswer(new RpcError('IOT_ERR_BAD_REQUEST', received.reason)));
         case 'too-large':
-          return answer({ code: '4.13', payload: Buffer.from(`body over ${limit} bytes`), options: [{ name: 'Size1', value: uintOption(limit) }] });
+          return answer(errorAnswer(new RpcError('IOT_ERR_PAYLOAD_TOO_LARGE', `body over ${limit} bytes`), [{ name: 'Size1', value: uintOption(limit) }]));
         case 'complete':
           request = { ...message, payload: received.payload };
           block1Echo = blockOption('Block1', received.block);
