@@ -1,5 +1,6 @@
 import type { Device } from '../registry/device-registry.js';
-import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
+import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
+import { ScheduledTask } from '../scheduling/scheduled-task.js';
 
 /** What a client-side RPC handler learns about the device that called. */
 export interface CallingDevice {
@@ -54,14 +55,15 @@ export class HandlerRegistry {
       customerId: device.customerId,
     };
     return new Promise((resolve) => {
-      const timer = new HandlerTimeout(resolve);
-      const key = this.scheduler.schedule(Date.now() + this.timeoutMs, timer);
+      let settled = false;
       const settle = (value: unknown) => {
-        if (timer.settled) return;
-        timer.settled = true;
-        this.scheduler.cancel(key, timer);
+        if (settled) return;
+        settled = true;
+        timeout.cancel();
         resolve(value === undefined ? null : value);
       };
+      const timeout = new ScheduledTask(this.scheduler, () => settle({ error: 'timeout' }));
+      timeout.runIn(this.timeoutMs);
       try {
         Promise.resolve(handler(params ?? {}, caller)).then(settle, (error: unknown) =>
           settle({ error: error instanceof Error ? error.message : String(error) }),
@@ -74,13 +76,3 @@ export class HandlerRegistry {
 }
 
 const NOT_JSON_ANSWER = JSON.stringify({ error: 'The handler returned a value that is not JSON' });
-
-class HandlerTimeout implements DeadlineTarget {
-  settled = false;
-  constructor(readonly resolve: (value: unknown) => void) {}
-  onDeadline(): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.resolve({ error: 'timeout' });
-  }
-}

@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
+import { ScheduledTask } from '../../scheduling/scheduled-task.js';
 import type { TransportContext } from '../transport-context.js';
 import { RpcError } from '../../errors.js';
 import { BlockwiseStore, DEFAULT_SZX, blockOption, blockSize, readBlock } from './blockwise.js';
@@ -39,7 +39,7 @@ const PIGGYBACK_WITHIN_MS = 500;
  * (CON/NON/ACK/RST, deduplication, piggybacked and separate responses,
  * retransmission of our CON messages) under the RPC resource.
  */
-export class CoapServer implements DeadlineTarget {
+export class CoapServer {
   readonly context: CoapContext;
   readonly sender: ReliableSender;
   readonly #exchanges = new ExchangeCache();
@@ -49,12 +49,14 @@ export class CoapServer implements DeadlineTarget {
   readonly #notifications = new Map<string, CoapObservation>();
   readonly #sockets: Socket[] = [];
   #messageId = Math.floor(Math.random() * 0x10000);
-  #sweepKey = -1;
+  /** Forgets answered exchanges and stored blocks past their lifetime. */
+  readonly #sweep: ScheduledTask;
   #closed = false;
 
   constructor(context: CoapContext) {
     this.context = context;
     this.sender = new ReliableSender(context.scheduler, context.coapTransmission);
+    this.#sweep = new ScheduledTask(context.scheduler, (now) => this.#sweepLifetimes(now));
   }
 
   /**
@@ -94,7 +96,7 @@ export class CoapServer implements DeadlineTarget {
       }
       this.#sockets.push(socket);
     }
-    this.#sweepKey = this.context.scheduler.schedule(Date.now() + SWEEP_EVERY_MS, this);
+    this.#sweep.runIn(SWEEP_EVERY_MS);
     return bound;
   }
 
@@ -102,15 +104,15 @@ export class CoapServer implements DeadlineTarget {
     this.#closed = true;
     for (const observation of [...this.#observations.values()]) observation.end();
     this.sender.close();
-    if (this.#sweepKey >= 0) this.context.scheduler.cancel(this.#sweepKey, this);
+    this.#sweep.cancel();
     await Promise.all(this.#sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))));
     this.#sockets.length = 0;
   }
 
-  onDeadline(now: number): void {
+  #sweepLifetimes(now: number): void {
     this.#exchanges.sweep(now);
     this.blockwise.sweep(now);
-    this.#sweepKey = this.#closed ? -1 : this.context.scheduler.schedule(now + SWEEP_EVERY_MS, this);
+    if (!this.#closed) this.#sweep.runIn(SWEEP_EVERY_MS);
   }
 
   /** A message id for `endpoint` that none of our CON messages to it still holds. */

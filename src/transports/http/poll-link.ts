@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { requestJson, type CloseReason, type DeliveryResult, type OutgoingRequest, type SessionLink } from '../../actors/session-link.js';
 import { RpcError } from '../../errors.js';
-import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
+import { ScheduledTask } from '../../scheduling/scheduled-task.js';
 import { sendError } from '../../api/http-io.js';
 import type { TransportContext } from '../transport-context.js';
 
@@ -12,23 +12,25 @@ import type { TransportContext } from '../transport-context.js';
  * queued for the next poll. When the poll ends for any reason the device
  * is let go of, and its calls wait for the next poll.
  */
-export class HttpPollLink implements SessionLink, DeadlineTarget {
+export class HttpPollLink implements SessionLink {
   readonly transport = 'http';
   readonly endsAfterEachCall = true;
   #open = true;
-  #deadlineKey = -1;
+  readonly #timeout: ScheduledTask;
 
   constructor(
     readonly deviceId: string,
     readonly remoteAddress: string,
     readonly res: ServerResponse,
     readonly context: TransportContext,
-  ) {}
+  ) {
+    this.#timeout = new ScheduledTask(context.scheduler, () => this.#timedOut());
+  }
 
   /** Registers the poll as the device's session until `timeoutMs` passes. */
   start(timeoutMs: number): void {
     this.res.once('close', () => this.#end());
-    this.#deadlineKey = this.context.scheduler.schedule(Date.now() + timeoutMs, this);
+    this.#timeout.runIn(timeoutMs);
     this.context.actors.attach(this.deviceId, this);
     if (this.#open) this.context.actors.subscribe(this.deviceId, this);
   }
@@ -45,7 +47,7 @@ export class HttpPollLink implements SessionLink, DeadlineTarget {
   close(reason: CloseReason): void {
     if (!this.#open) return;
     this.#open = false;
-    this.#cancelDeadline();
+    this.#timeout.cancel();
     if (this.res.headersSent) return;
     if (reason === 'takeover') {
       this.res.writeHead(408, { 'content-length': 0 }).end(); // another poll of the same device took over
@@ -55,8 +57,7 @@ export class HttpPollLink implements SessionLink, DeadlineTarget {
   }
 
   /** Nothing arrived before the poll's timeout: 408, empty (SPEC.md). */
-  onDeadline(): void {
-    this.#deadlineKey = -1;
+  #timedOut(): void {
     if (!this.#open) return;
     if (!this.res.headersSent) this.res.writeHead(408, { 'content-length': 0 }).end();
     this.#end();
@@ -65,12 +66,7 @@ export class HttpPollLink implements SessionLink, DeadlineTarget {
   #end(): void {
     if (!this.#open) return;
     this.#open = false;
-    this.#cancelDeadline();
+    this.#timeout.cancel();
     this.context.actors.detach(this.deviceId, this);
-  }
-
-  #cancelDeadline(): void {
-    if (this.#deadlineKey >= 0) this.context.scheduler.cancel(this.#deadlineKey, this);
-    this.#deadlineKey = -1;
   }
 }
