@@ -213,6 +213,12 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     this.#dropIfIdle(entry);
   }
 
+  /** The link can write again (a limit it shares with other devices freed up): the device's waiting calls go out. */
+  resumeDelivery(deviceId: string): void {
+    const entry = this.#devices.get(deviceId);
+    if (entry !== undefined) this.#pump(entry);
+  }
+
   /** The device acknowledged request `requestId` (PUBACK, CoAP ACK). */
   acknowledge(deviceId: string, requestId: number): void {
     const record = this.#devices.get(deviceId)?.calls.get(requestId);

@@ -171,4 +171,19 @@ describe('MQTT gateway limits', () => {
       await limited.close();
     }
   });
+
+  it('MQTT 5 Receive Maximum 1: the limit is the gateway\'s, so a call held back for one sub-device goes out when another\'s is acknowledged', async () => {
+    const client = await connectDevice(t.mqttUrl, 'TOKEN_GW', { protocolVersion: 5, properties: { receiveMaximum: 1 } });
+    clients.push(client);
+    client.on('message', (topic, payload) => {
+      const message = JSON.parse(payload.toString()) as GatewayRequest & { id?: number };
+      if (topic !== 'v1/gateway/rpc' || message.data?.method === undefined || message.id !== undefined) return;
+      client.publish('v1/gateway/rpc', JSON.stringify({ device: message.device, id: message.data.id, data: { from: message.device } }));
+    });
+    await client.subscribeAsync('v1/gateway/rpc', { qos: 1 });
+    for (const name of ['Limited 1', 'Limited 2']) await client.publishAsync('v1/gateway/connect', JSON.stringify({ device: name }), { qos: 1 });
+    const [one, two] = ['Limited 1', 'Limited 2'].map((name) => idByName(name)!);
+    const replies = await Promise.all([t.server.call(one!, { method: 'first', timeout: 3000 }), t.server.call(two!, { method: 'second', timeout: 3000 })]);
+    expect(replies).toEqual([{ from: 'Limited 1' }, { from: 'Limited 2' }]);
+  });
 });

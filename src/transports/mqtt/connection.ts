@@ -51,6 +51,8 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   #inflight: Map<number, InflightRequest> | null = null;
   /** Sub-devices announced through this gateway connection, by name; created on the first announcement. */
   subDevices: Map<string, GatewaySubDevice> | null = null;
+  /** A request was held back by the client's Receive Maximum. */
+  #waitingForReceiveMaximum = false;
   /** QoS granted on `v1/gateway/rpc`, or null while the gateway is not subscribed to it. */
   gatewayQos: 0 | 1 | null = null;
   #lastPacketId = 0;
@@ -237,7 +239,10 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     const qos = packet.qos;
     // MQTT 5 §3.3.4: no more unacknowledged QoS 1 PUBLISHes than the client's Receive Maximum.
     // The call waits in line; the next PUBACK lets it go.
-    if (qos === 1 && this.#inflight !== null && this.#inflight.size >= this.peerReceiveMaximum) return 'failed';
+    if (qos === 1 && this.#inflight !== null && this.#inflight.size >= this.peerReceiveMaximum) {
+      this.#waitingForReceiveMaximum = true;
+      return 'failed';
+    }
     if (qos === 1) {
       packet.messageId = this.#nextPacketId();
       (this.#inflight ??= new Map()).set(packet.messageId, inflightEntry);
@@ -267,6 +272,19 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     const entry = this.#inflight?.get(packetId);
     if (entry !== undefined) this.#inflight!.delete(packetId);
     return entry;
+  }
+
+  /**
+   * A PUBACK freed a slot of the client's Receive Maximum. The acknowledged
+   * device's queue moves on by itself; a gateway shares the limit with its
+   * sub-devices, whose calls held back by it are let go here.
+   */
+  slotFreed(): void {
+    if (!this.#waitingForReceiveMaximum || this.subDevices === null) return;
+    this.#waitingForReceiveMaximum = false;
+    const { actors } = this.context;
+    actors.resumeDelivery(this.device!.id);
+    for (const subDevice of this.subDevices.values()) actors.resumeDelivery(subDevice.deviceId);
   }
 
   /** [MQTT-2.3.1-2]: a packet id is not reused while its QoS 1 exchange is open. */

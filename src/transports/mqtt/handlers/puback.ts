@@ -7,4 +7,5 @@ export function handlePuback(connection: MqttConnection, packet: IPubackPacket):
   if (entry === undefined) return;
   if (typeof entry === 'number') connection.context.actors.acknowledge(connection.device!.id, entry);
   else connection.context.actors.acknowledge(entry.deviceId, entry.requestId);
+  connection.slotFreed();
 }
