@@ -29,8 +29,12 @@ export interface CallOptions {
   requestUUID?: string;
   /** Aborting withdraws the call: it rejects with IOT_ERR_CALL_DELETED. */
   signal?: AbortSignal;
-  /** Told each status the call reaches (queued, sent, delivered, replied, timeout, …), before the answer. */
-  onStatus?: (status: CallStatus) => void;
+  /** Told each status the call reaches (queued, sent, delivered, replied, timeout, …) and the request id it went out with, before the answer. */
+  onStatus?: (status: CallStatus, requestId: number) => void;
+  /** Request ids of earlier attempts of the same call: a late reply to one of them answers this one. */
+  earlierRequestIds?: readonly number[];
+  /** Unique to the call across attempts (MQTT 5 Correlation Data); made up when absent. */
+  correlation?: string;
 }
 
 export interface Tenant {
@@ -104,6 +108,7 @@ export class RpcEngine implements TransportContext {
       ttlDays: config.rpc.ttlDays,
       call: (deviceId, options) => this.#call(deviceId, options, this.actors),
       hasSession: (deviceId) => this.actors.hasSession(deviceId),
+      deviceTenant: (deviceId) => this.devices.get(deviceId)?.tenantId,
       wakeOwner: node && ((deviceId) => node.wakeOwner(deviceId)),
       withdrawElsewhere: node && ((call) => node.withdrawElsewhere(call)),
       ownedElsewhere: node && ((deviceIds) => node.ownedElsewhere(deviceIds)),
@@ -191,6 +196,8 @@ export class RpcEngine implements TransportContext {
       requestUUID: options.requestUUID,
       signal: options.signal,
       onStatus: options.onStatus,
+      earlierRequestIds: options.earlierRequestIds,
+      correlation: options.correlation,
     });
   }
 
@@ -201,6 +208,9 @@ export class RpcEngine implements TransportContext {
     await this.shared?.removeDevice(device);
     this.devices.remove(deviceId);
     this.actors.removeDevice(deviceId);
+    await this.persistent.deviceRemoved(deviceId, device.tenantId).catch((error: unknown) =>
+      this.logger.warn({ err: (error as Error).message, deviceId }, 'the deleted device\'s unfinished persistent calls could not be marked DELETED; no device of another tenant will get them'),
+    );
     return device;
   }
 

@@ -8,7 +8,8 @@ import type { CallRecord } from './call-record.js';
  *     │  ▲─SESSION_LOST─┘                 (QoS 0 / HTTP: queued ──HANDED_OVER──▶ delivered)
  *     └─ DEADLINE ▶ expired      sent|delivered ─DEADLINE▶ timeout
  *   any live state ─FAILED▶ failed, ─DELETED▶ deleted; REPLIED in sent completes too
- *   (a reply that overtakes its PUBACK completes the call: SPEC.md).
+ *   (a reply that overtakes its PUBACK completes the call: SPEC.md), and in queued for a
+ *   request that went out before (the system lets through only replies to such requests).
  *
  * A one-way call ends at `delivered`. The machine names its effects; system.ts
  * provides them. Per DESIGN.md's measurements the machine carries no context
@@ -85,7 +86,8 @@ function definePendingCall(initial: StartState, oneway: boolean) {
     ...common,
     states: {
       queued: {
-        on: { SENT: 'sent', HANDED_OVER: 'delivered', DEADLINE: 'expired', ...sideExits },
+        // REPLIED: a request that went out before (its session was lost, or an earlier attempt) may still be answered.
+        on: { SENT: 'sent', HANDED_OVER: 'delivered', REPLIED: 'replied', DEADLINE: 'expired', ...sideExits },
       },
       sent: {
         on: {

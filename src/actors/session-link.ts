@@ -7,6 +7,8 @@ export interface OutgoingRequest {
   readonly paramsJson: string;
   /** Epoch ms after which the request is worthless (MQTT 5 Message Expiry). */
   readonly deadline: number;
+  /** Unique to the call: MQTT 5 Correlation Data; a reply that carries another is not this call's. */
+  readonly correlation: string;
 }
 
 /** The request as a device reads it (SPEC.md): `{"id","method","params"}`, without the id where the topic carries it (MQTT). */

@@ -3,7 +3,7 @@ import { createActor, fromTransition, type Actor, type AnyActorRef, type EventOb
 import { RpcError, type ErrorCode } from '../errors.js';
 import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
 import { CallRecord, type CallPhase } from './call-record.js';
-import { DeviceEntry } from './device-entry.js';
+import { DeviceEntry, clockRequestId, isAfter } from './device-entry.js';
 import { deviceSessionMachines, type DeviceSessionMachine, type DeviceSessionState } from './device-session.machine.js';
 import { pendingCallMachines, type CallOutcome, type PendingCallMachine, type StartState } from './pending-call.machine.js';
 import type { CloseReason, DeliveryResult, SessionLink } from './session-link.js';
@@ -19,7 +19,12 @@ export interface ActorSystemOptions {
   readonly maxPendingPerDevice: number;
   /** Where an error thrown inside an actor's effect goes; default: thrown on a later tick. */
   readonly reportError?: (error: unknown) => void;
+  /** Where a device's request ids go on from when nothing here holds it: the clock in ms by default (clockRequestId). */
+  readonly requestIdSeed?: () => number;
 }
+
+/** Devices forgotten while their ids ran ahead of the seed, kept at most: the oldest go first. */
+const MAX_ID_FLOORS = 100_000;
 
 /**
  * The root of every actor here. Created with `parent: host`, DeviceSession and
@@ -51,8 +56,12 @@ export interface CallRequest {
   readonly requestUUID?: string;
   /** Aborting withdraws the call (it ends `deleted`, the caller gets IOT_ERR_CALL_DELETED). */
   readonly signal?: AbortSignal;
-  /** Told every status the call reaches, before its caller is answered (persistent calls write them down). */
-  readonly onStatus?: (status: CallStatus) => void;
+  /** Told every status the call reaches and the request id it went out with, before its caller is answered (persistent calls write them down). */
+  readonly onStatus?: (status: CallStatus, requestId: number) => void;
+  /** Request ids of earlier attempts of this call (a persistent call sent again): a late reply to one of them answers it. */
+  readonly earlierRequestIds?: readonly number[];
+  /** Unique to the call, across attempts and restarts (a persistent call's id); made up when absent. */
+  readonly correlation?: string;
 }
 
 export type CallStatus = 'queued' | 'sent' | 'delivered' | CallOutcome;
@@ -91,12 +100,16 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   readonly #devices = new Map<string, DeviceEntry>();
   readonly #byUUID = new Map<string, { record: CallRecord; joiners: Array<(r: CallRecord) => void> }>();
   readonly #host: AnyActorRef;
+  readonly #requestIdSeed: () => number;
+  /** The last request id of a device forgotten while that id was still ahead of the seed (a burst faster than the clock). */
+  readonly #idFloors = new Map<string, number>();
   #orphans = 0;
   #closed = false;
 
   constructor(options: ActorSystemOptions) {
     super();
     this.#options = options;
+    this.#requestIdSeed = options.requestIdSeed ?? (() => clockRequestId());
     this.#host = createHost(
       options.reportError ??
         ((error) =>
@@ -154,8 +167,10 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         request.requestUUID,
         { resolve, reject },
         request.onStatus,
+        request.correlation,
       );
       entry.calls.set(record.id, record);
+      if (request.earlierRequestIds !== undefined) this.#addAliases(entry, record, request.earlierRequestIds);
       if (record.requestUUID !== undefined) this.#byUUID.set(uuidKey(deviceId, record.requestUUID), { record, joiners: [] });
       record.deadlineKey = this.#options.scheduler.schedule(record.deadline, record);
       if (signal !== undefined) {
@@ -226,9 +241,12 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     record.actor!.send({ type: 'ACKED' });
   }
 
-  /** The device answered request `requestId`; false when no call waits for it (an orphan). */
-  reply(deviceId: string, requestId: number, payload: Buffer | string): boolean {
-    const record = this.#awaitingReply(deviceId, requestId);
+  /**
+   * The device answered request `requestId`; false when no call waits for it (an orphan). With `correlation`
+   * (MQTT 5 Correlation Data), only the call it names is answered.
+   */
+  reply(deviceId: string, requestId: number, payload: Buffer | string, correlation?: string): boolean {
+    const record = this.#awaitingReply(deviceId, requestId, correlation);
     if (record === undefined) return false;
     const text = typeof payload === 'string' ? payload : payload.toString('utf8');
     try {
@@ -250,9 +268,11 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   }
 
   /** The call a reply answers; none (an orphan, counted and reported) when nothing sent waits for one. */
-  #awaitingReply(deviceId: string, requestId: number): CallRecord | undefined {
-    const record = this.#devices.get(deviceId)?.calls.get(requestId);
-    if (record !== undefined && record.phase !== 'queued' && !record.oneway) return record;
+  #awaitingReply(deviceId: string, requestId: number, correlation?: string): CallRecord | undefined {
+    const record = this.#devices.get(deviceId)?.callFor(requestId);
+    if (record !== undefined && !record.oneway && (record.everSent || record.id !== requestId) && (correlation === undefined || correlation === record.correlation)) {
+      return record;
+    }
     this.#orphans++;
     this.emit('orphan', { deviceId, requestId });
     return undefined;
@@ -299,7 +319,9 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   #entryFor(deviceId: string, initial: 'offline' | 'connected' = 'offline'): DeviceEntry {
     let entry = this.#devices.get(deviceId);
     if (entry === undefined) {
-      entry = new DeviceEntry(deviceId);
+      const floor = this.#idFloors.get(deviceId);
+      if (floor !== undefined) this.#idFloors.delete(deviceId);
+      entry = new DeviceEntry(deviceId, this.#requestIdSeed, floor ?? Math.max(0, this.#requestIdSeed() - 1));
       entry.actor = createActor(this.#deviceSession[initial], { input: entry, parent: this.#host });
       entry.actor.start();
       this.#devices.set(deviceId, entry);
@@ -322,7 +344,20 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   #dropIfIdle(entry: DeviceEntry): void {
     if (entry.link === null && entry.calls.size === 0 && entry.closeCode === undefined && this.#devices.get(entry.deviceId) === entry) {
       this.#devices.delete(entry.deviceId);
+      this.#keepIdFloor(entry);
       entry.actor.send({ type: 'CLOSED' }); // a hosted actor ends through its machine, not stop()
+    }
+  }
+
+  /** A forgotten device's next counter must start past the ids this one gave out, even those ahead of the clock. */
+  #keepIdFloor(entry: DeviceEntry): void {
+    const seed = this.#requestIdSeed();
+    if (!isAfter(entry.lastRequestId, seed)) return;
+    this.#idFloors.set(entry.deviceId, entry.lastRequestId);
+    if (this.#idFloors.size <= MAX_ID_FLOORS) return;
+    for (const deviceId of this.#idFloors.keys()) {
+      if (this.#idFloors.size <= MAX_ID_FLOORS / 2) break;
+      this.#idFloors.delete(deviceId);
     }
   }
 
@@ -402,8 +437,20 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     if (before === 'sent') entry.unacknowledged--;
     if (before === 'sent' || before === 'delivered') entry.unanswered--;
     if (phase === 'sent') entry.unacknowledged++;
-    if (phase === 'sent' || phase === 'delivered') entry.unanswered++;
+    if (phase === 'sent' || phase === 'delivered') {
+      entry.unanswered++;
+      record.everSent = true;
+    }
     record.phase = phase;
+  }
+
+  /** Earlier attempts' ids answer this call too, unless another call holds one. */
+  #addAliases(entry: DeviceEntry, record: CallRecord, ids: readonly number[]): void {
+    const free = ids.filter((id) => entry.callFor(id) === undefined);
+    if (free.length === 0) return;
+    record.aliases = free;
+    entry.earlierIds ??= new Map();
+    for (const id of free) entry.earlierIds.set(id, record);
   }
 
   #join(running: { record: CallRecord; joiners: Array<(r: CallRecord) => void> }): Promise<unknown> {
@@ -450,6 +497,10 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     record.detachAbort?.();
     this.#setPhase(record, 'done');
     entry.calls.delete(record.id);
+    if (record.aliases !== undefined) {
+      for (const id of record.aliases) entry.earlierIds!.delete(id);
+      if (entry.earlierIds!.size === 0) entry.earlierIds = null;
+    }
     if (phaseBefore === 'queued') {
       const index = entry.queue.indexOf(record);
       if (index >= 0) entry.queue.splice(index, 1);
@@ -477,7 +528,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   }
 
   #emitCall(record: CallRecord, status: CallStatus, error?: RpcError): void {
-    record.onStatus?.(status);
+    record.onStatus?.(status, record.id);
     if (this.listenerCount('call') === 0) return;
     this.emit('call', {
       deviceId: record.device.deviceId,
@@ -538,7 +589,10 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         const entry = context.entry;
         entry.queue = [];
         for (const record of [...entry.calls.values()]) record.actor!.send({ type: 'FAILED' });
-        if (this.#devices.get(entry.deviceId) === entry) this.#devices.delete(entry.deviceId);
+        if (this.#devices.get(entry.deviceId) === entry) {
+          this.#devices.delete(entry.deviceId);
+          this.#keepIdFloor(entry);
+        }
       },
     },
   } satisfies Parameters<DeviceSessionMachine['provide']>[0];

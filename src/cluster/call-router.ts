@@ -344,7 +344,7 @@ export class CallRouter {
     if (call === undefined) return;
     switch (message.t) {
       case 'status':
-        return call.request.onStatus?.(message.status);
+        return call.request.onStatus?.(message.status, message.requestId);
       case 'reply':
         this.#settle(call);
         return call.resolve(message.value);
@@ -420,7 +420,7 @@ export class CallRouter {
         deadline: message.deadline,
         requestUUID: message.requestUUID,
         signal: controller.signal,
-        onStatus: message.statuses ? (status) => send({ t: 'status', id: message.id, status }) : undefined,
+        onStatus: message.statuses ? (status, requestId) => send({ t: 'status', id: message.id, status, requestId }) : undefined,
       })
       .then(
         (value) => send({ t: 'reply', id: message.id, value }),

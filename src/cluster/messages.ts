@@ -40,7 +40,7 @@ export type ReplyMessage =
   | { readonly t: 'error'; readonly id: string; readonly error: ErrorData }
   /** The device's session is not (or no longer) on that node: route again. */
   | { readonly t: 'moved'; readonly id: string }
-  | { readonly t: 'status'; readonly id: string; readonly status: CallStatus };
+  | { readonly t: 'status'; readonly id: string; readonly status: CallStatus; readonly requestId: number };
 
 export const inboxOf = (nodeId: string) => `iotrpc:inbox:{n:${nodeId}}`;
 export const repliesOf = (nodeId: string) => `iotrpc:replies:{n:${nodeId}}`;

@@ -4,6 +4,9 @@ export const PERSISTENT_STATUSES: readonly PersistentStatus[] = ['QUEUED', 'SENT
 /** Statuses a call never leaves. DELIVERED is final for one-way calls only. */
 export const FINAL_STATUSES: ReadonlySet<PersistentStatus> = new Set(['SUCCESSFUL', 'EXPIRED', 'FAILED', 'DELETED']);
 
+/** Request ids of a call's attempts kept with it. */
+export const MAX_ATTEMPT_IDS = 16;
+
 /** SPEC.md's stored call. */
 export interface StoredCall {
   readonly id: string;
@@ -25,10 +28,14 @@ export interface StoredCall {
   readonly requestUUID: string | null;
   /** Delivery attempts started so far. */
   readonly attempts: number;
+  /** The request id each attempt went out with (the latest last, at most MAX_ATTEMPT_IDS): a late reply to any of them answers this call. */
+  readonly requestIds?: readonly number[];
   readonly updatedTime: number;
 }
 
 export interface CallQuery {
+  /** Only this tenant's calls. */
+  readonly tenantId: string;
   readonly pageSize: number;
   readonly page: number;
   readonly status?: PersistentStatus;
@@ -116,7 +123,7 @@ export class MemoryCallStore implements CallStore {
     const direction = query.sortOrder === 'ASC' ? 1 : -1;
     const all = [...(this.#byDevice.get(deviceId) ?? [])]
       .map((id) => this.#calls.get(id)!)
-      .filter((c) => query.status === undefined || c.status === query.status)
+      .filter((c) => c.tenantId === query.tenantId && (query.status === undefined || c.status === query.status))
       .sort((a, b) => direction * (a[query.sortProperty] - b[query.sortProperty]) || direction * a.id.localeCompare(b.id));
     const totalPages = Math.ceil(all.length / query.pageSize);
     return {

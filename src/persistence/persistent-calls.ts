@@ -5,7 +5,7 @@ import type { CallOptions } from '../engine.js';
 import { RpcError, isRpcError } from '../errors.js';
 import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
 import { MAX_TIMER_DELAY_MS as MAX_CALL_TIMEOUT_MS, ScheduledTask, inBatches } from '../scheduling/index.js';
-import { isFinal, type CallPage, type CallQuery, type CallStore, type PersistentStatus, type StoredCall } from './call-store.js';
+import { MAX_ATTEMPT_IDS, isFinal, type CallPage, type CallQuery, type CallStore, type PersistentStatus, type StoredCall } from './call-store.js';
 
 export interface PersistentRequest {
   readonly tenantId: string;
@@ -37,6 +37,8 @@ export interface PersistentCallsOptions {
   readonly withdrawElsewhere?: (call: StoredCall) => Promise<void>;
   /** Told every status written, as it is written (subscribers of the device's events). */
   readonly statusWritten?: (call: StoredCall) => void;
+  /** The tenant the device belongs to now (undefined: no such device): a call is delivered only to a device of its own tenant. */
+  readonly deviceTenant: (deviceId: string) => string | undefined;
   /** Of these devices, those whose session is held by another live node (recovery leaves their calls alone). */
   readonly ownedElsewhere?: (deviceIds: string[]) => Promise<Set<string>>;
 }
@@ -95,6 +97,7 @@ export class PersistentCalls {
     const store = this.#options.store;
     if (request.requestUUID !== undefined) {
       const known = await this.#store(() => store.byRequestUUID(request.deviceId, request.requestUUID!));
+      if (known !== undefined && known.tenantId !== request.tenantId) throw new RpcError('IOT_ERR_CONFLICT', 'this requestUUID is taken: use another');
       if (known !== undefined) return this.#resume(known);
     }
     const now = Date.now();
@@ -113,6 +116,7 @@ export class PersistentCalls {
       attempts: 0,
     };
     const stored = await this.#store(() => store.insert(call));
+    if (stored.tenantId !== request.tenantId) throw new RpcError('IOT_ERR_CONFLICT', 'this requestUUID is taken: use another');
     if (stored === call) this.#options.statusWritten?.(call);
     return this.#resume(stored);
   }
@@ -135,10 +139,22 @@ export class PersistentCalls {
     } catch (error) {
       this.#options.logger.warn({ err: (error as Error).message, deviceId }, 'persistent calls: store unavailable; the deliveries retry');
     }
+    const tenantId = this.#options.deviceTenant(deviceId);
     for (const call of calls) {
       if (!this.#options.hasSession(deviceId)) return;
-      this.#start(call, { fresh: asRead.has(call.id) });
+      // A call of a device that was deleted is never handed to a device that took its id later.
+      if (call.tenantId !== tenantId) void this.delete(call).catch(() => {});
+      else this.#start(call, { fresh: asRead.has(call.id) });
     }
+  }
+
+  /**
+   * The device was deleted: its unfinished calls end DELETED (its subscribers told), so that none of them waits for
+   * a device that may later take the same id. Its finished calls stay, readable by id, until retention.
+   */
+  async deviceRemoved(deviceId: string, tenantId: string): Promise<void> {
+    const calls = await this.#store(() => this.#options.store.unfinishedByDevice(deviceId));
+    await Promise.all(calls.filter((call) => call.tenantId === tenantId).map((call) => this.delete(call)));
   }
 
   /** The device's session left this node: its deliveries stop, and the calls wait in the store as they are. */
@@ -157,6 +173,7 @@ export class PersistentCalls {
     return this.#store(() => this.#options.store.get(id));
   }
 
+  /** One device's calls of one tenant (a device id another tenant held before does not show that tenant's calls). */
   list(deviceId: string, query: CallQuery): Promise<CallPage> {
     return this.#store(() => this.#options.store.listByDevice(deviceId, query));
   }
@@ -354,12 +371,12 @@ export class PersistentCalls {
         ackTimedOut = true;
         controller.abort(new RpcError('IOT_ERR_NO_REPLY_SENT', call.deviceId));
       });
-      const onStatus = (status: CallStatus) => {
+      const onStatus = (status: CallStatus, requestId: number) => {
         const persistent = STATUS_OF[status];
         if (persistent === undefined || persistent === latest.status) return;
         // An attempt counts once the request has gone out (SENT, or DELIVERED straight away for QoS 0).
         const sentNow = (persistent === 'SENT' || persistent === 'DELIVERED') && latest.status === 'QUEUED';
-        const changes = sentNow ? { attempts: latest.attempts + 1 } : {};
+        const changes = sentNow ? { attempts: latest.attempts + 1, requestIds: withAttemptId(latest.requestIds, requestId) } : {};
         void this.#write(latest, persistent, changes).catch(() => {}); // a failed write surfaces at the final one
         latest = { ...latest, ...changes, status: persistent };
         // A call re-sent after a lost session gets a fresh ack deadline; one back in line has none.
@@ -374,6 +391,8 @@ export class PersistentCalls {
           expirationTime: call.expirationTime,
           signal: controller.signal,
           onStatus,
+          earlierRequestIds: call.requestIds,
+          correlation: call.id,
         });
         const reply = await attempt;
         await this.#writes.get(call.id);
@@ -409,6 +428,11 @@ export class PersistentCalls {
       }
     }
   }
+}
+
+function withAttemptId(ids: readonly number[] | undefined, id: number): readonly number[] {
+  if (ids?.includes(id)) return ids;
+  return [...(ids ?? []), id].slice(-MAX_ATTEMPT_IDS);
 }
 
 const STATUS_OF: Partial<Record<CallStatus, PersistentStatus>> = { queued: 'QUEUED', sent: 'SENT', delivered: 'DELIVERED' };

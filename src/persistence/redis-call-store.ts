@@ -114,10 +114,12 @@ export class RedisCallStore implements CallStore {
         withTimeout(query.sortOrder === 'ASC' ? this.#redis.zrange(key, start, stop) : this.#redis.zrevrange(key, start, stop)),
       ]);
       const totalPages = Math.ceil(total / query.pageSize);
-      return { data: await this.#readMany(deviceId, pageIds), totalPages, totalElements: total, hasNext: query.page + 1 < totalPages };
+      const data = await this.#readMany(deviceId, pageIds);
+      // Calls of another tenant are there only if the device id was another tenant's before: then every call is read.
+      if (data.every((c) => c.tenantId === query.tenantId)) return { data, totalPages, totalElements: total, hasNext: query.page + 1 < totalPages };
     }
     const ids = await withTimeout(this.#redis.zrange(`iotrpc:calls:${tag}`, 0, -1));
-    const calls = (await this.#readMany(deviceId, ids)).filter((c) => query.status === undefined || c.status === query.status);
+    const calls = (await this.#readMany(deviceId, ids)).filter((c) => c.tenantId === query.tenantId && (query.status === undefined || c.status === query.status));
     const direction = query.sortOrder === 'ASC' ? 1 : -1;
     calls.sort((a, b) => direction * (a[query.sortProperty] - b[query.sortProperty]) || direction * a.id.localeCompare(b.id));
     const totalPages = Math.ceil(calls.length / query.pageSize);

@@ -64,7 +64,7 @@ export class DeviceRegistry {
   /** Adds a device as it is (one another node created); the same uniqueness rules as add(). */
   insert(device: Device): Device {
     if (this.#byId.has(device.id)) throw new RpcError('IOT_ERR_CONFLICT', `a device with id ${device.id} exists`);
-    if (this.#byToken.has(device.accessToken)) throw new RpcError('IOT_ERR_CONFLICT', 'a device with this access token exists');
+    if (this.#byToken.has(device.accessToken)) throw new RpcError('IOT_ERR_CONFLICT', 'this access token cannot be used: choose another, or leave it out and the server makes one');
     const nameKey = `${device.tenantId}\u0000${device.name}`;
     if (this.#byTenantName.has(nameKey)) throw new RpcError('IOT_ERR_CONFLICT', `a device named "${device.name}" exists in this tenant`);
     this.#byId.set(device.id, device);

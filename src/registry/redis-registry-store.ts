@@ -39,7 +39,7 @@ export class RedisRegistryStore implements RegistryStore {
       (this.#redis as unknown as Scripts).iotrpcAddDevice(DEVICES, TOKENS, NAMES, device.id, device.accessToken, nameKey(device), JSON.stringify(device)),
     )) as string;
     if (taken === 'id') throw new RpcError('IOT_ERR_CONFLICT', `a device with id ${device.id} exists`);
-    if (taken === 'token') throw new RpcError('IOT_ERR_CONFLICT', 'a device with this access token exists');
+    if (taken === 'token') throw new RpcError('IOT_ERR_CONFLICT', 'this access token cannot be used: choose another, or leave it out and the server makes one');
     if (taken === 'name') throw new RpcError('IOT_ERR_CONFLICT', `a device named "${device.name}" exists in this tenant`);
     await this.#publish({ op: 'device-added', node: this.#nodeId, device });
   }

@@ -38,7 +38,7 @@ describe.each([
   it('the sweep removes finished calls older than rpc.ttlDays, and keeps newer and unfinished ones', async () => {
     const store = makeStore();
     const scheduler = new DeadlineScheduler();
-    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false });
+    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false, deviceTenant: () => undefined });
     try {
       const now = Date.now();
       const device = `retention-${_name}`;
@@ -53,7 +53,7 @@ describe.each([
       expect(await store.byRequestUUID(device, old.requestUUID!)).toBeUndefined();
       expect((await store.get(recent.id))?.status).toBe('FAILED');
       expect((await store.get(waiting.id))?.status).toBe('QUEUED');
-      const listed = await store.listByDevice(device, { pageSize: 10, page: 0, sortProperty: 'createdTime', sortOrder: 'ASC' });
+      const listed = await store.listByDevice(device, { tenantId: 't', pageSize: 10, page: 0, sortProperty: 'createdTime', sortOrder: 'ASC' });
       expect(listed.data.map((c) => c.id)).toEqual([waiting.id, recent.id]);
       // Five days on, the FAILED one is past retention too.
       persistent.removeFinishedPastRetention(now + 6 * DAY);
@@ -76,12 +76,12 @@ describe('listing a device\'s calls from Redis, a page at a time', () => {
       const calls = Array.from({ length: 5 }, (_, i) => ({ ...storedCall(device, 'QUEUED', base + i * 1000), createdTime: base + i * 1000 }));
       for (const call of calls) await store.insert(call);
       const ids = calls.map((c) => c.id);
-      const page = (n: number, sortOrder: 'ASC' | 'DESC') => store.listByDevice(device, { pageSize: 2, page: n, sortProperty: 'createdTime', sortOrder });
+      const page = (n: number, sortOrder: 'ASC' | 'DESC') => store.listByDevice(device, { tenantId: 't', pageSize: 2, page: n, sortProperty: 'createdTime', sortOrder });
       expect((await page(0, 'ASC')).data.map((c) => c.id)).toEqual(ids.slice(0, 2));
       expect(await page(2, 'ASC')).toMatchObject({ totalElements: 5, totalPages: 3, hasNext: false });
       expect((await page(2, 'ASC')).data.map((c) => c.id)).toEqual(ids.slice(4));
       expect((await page(1, 'DESC')).data.map((c) => c.id)).toEqual([ids[2], ids[1]]);
-      const filtered = await store.listByDevice(device, { pageSize: 2, page: 1, sortProperty: 'createdTime', sortOrder: 'DESC', status: 'QUEUED' });
+      const filtered = await store.listByDevice(device, { tenantId: 't', pageSize: 2, page: 1, sortProperty: 'createdTime', sortOrder: 'DESC', status: 'QUEUED' });
       expect(filtered.data.map((c) => c.id)).toEqual([ids[2], ids[1]]);
       expect(filtered.totalElements).toBe(5);
     } finally {

@@ -18,7 +18,7 @@ afterEach(() => {
 });
 
 function system(ordering: DeliveryOrder = 'burst', maxPendingPerDevice = 1000): ActorSystem {
-  const actors = new ActorSystem({ scheduler, ordering, maxPendingPerDevice });
+  const actors = new ActorSystem({ scheduler, ordering, maxPendingPerDevice, requestIdSeed: () => 0 });
   systems.push(actors);
   return actors;
 }

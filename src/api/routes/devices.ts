@@ -9,7 +9,9 @@ import { readJsonBody, sendError, sendJson } from '../http-io.js';
 import { pageQuery, validated } from '../validation.js';
 
 const newDeviceSchema = z.object({
-  id: z.string().min(1).max(255).optional(),
+  // The server makes every device id (a UUID), as ThingsBoard does: a client that could choose one would learn which ids
+  // other tenants hold.
+  id: z.null({ error: 'device ids are made by the server: leave id out' }).optional(),
   name: z.string().min(1).max(255),
   type: z.string().min(1).max(255).optional(),
   customerId: z.string().min(1).max(255).nullable().optional(),
@@ -41,7 +43,7 @@ export const createDeviceRoute = (engine: RpcEngine): RouteHandler =>
     if (body.customerId != null && engine.customers.get(body.customerId)?.tenantId !== tenantId) {
       throw new RpcError('IOT_ERR_BAD_REQUEST', `customer ${body.customerId} is not a customer of this tenant`);
     }
-    const { additionalInfo, ...fields } = body;
+    const { additionalInfo, id: _id, ...fields } = body;
     const device = await engine.addDevice({ ...fields, tenantId, gateway: additionalInfo?.gateway === true, accessToken: body.accessToken ?? searchParams.accessToken });
     sendJson(res, 200, view(engine, device, principal));
   };

@@ -36,7 +36,8 @@ async function accessibleCall(engine: RpcEngine, principal: Principal, rpcId: st
     throw new RpcError('IOT_ERR_NOT_FOUND', `persistent call ${rpcId}`);
   }
   const device = await engine.findDevice(call.deviceId);
-  if (device !== undefined) requireDeviceAccess(principal, device, call.deviceId);
+  // The device the call was made for: not one of another tenant that took its id after it was deleted.
+  if (device !== undefined && device.tenantId === call.tenantId) requireDeviceAccess(principal, device, call.deviceId);
   else if (principal.role !== 'TENANT_ADMIN') throw new RpcError('IOT_ERR_NOT_FOUND', `persistent call ${rpcId}`);
   return call;
 }
@@ -54,9 +55,9 @@ export function listPersistentRoute(engine: RpcEngine): RouteHandler {
   return async (req, res, params, query) => {
     const principal = await authenticate(req, engine.tokens);
     const deviceId = params.deviceId!;
-    requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
+    const device = requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
     const { rpcStatus, ...rest } = validated(querySchema, query);
-    const page = await engine.persistent.list(deviceId, { ...rest, status: rpcStatus });
+    const page = await engine.persistent.list(deviceId, { ...rest, status: rpcStatus, tenantId: device.tenantId });
     sendJson(res, 200, { ...page, data: page.data.map(view) });
   };
 }

@@ -217,7 +217,7 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
       packet.properties = {
         messageExpiryInterval: expirySeconds(request.deadline),
         responseTopic: topics.response + request.id,
-        correlationData: Buffer.from(String(request.id)),
+        correlationData: Buffer.from(request.correlation),
       };
     }
     return this.#publishRequest(packet, request.id);

@@ -133,6 +133,8 @@ describeState(
   [
     { event: 'SENT', target: 'sent', effects: [] },
     { event: 'HANDED_OVER', target: 'delivered', effects: [{ effect: 'markDelivered' }] },
+    // A request that went out before (session lost, earlier attempt) may still be answered: the system lets only those through.
+    { event: 'REPLIED', target: 'replied', effects: [answered('replied')] },
     { event: 'DEADLINE', target: 'expired', effects: [answered('expired')] },
     { event: 'FAILED', target: 'failed', effects: [answered('failed')] },
     { event: 'DELETED', target: 'deleted', effects: [answered('deleted')] },

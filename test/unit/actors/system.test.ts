@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CallRecord } from '../../../src/actors/call-record.js';
-import { DeviceEntry } from '../../../src/actors/device-entry.js';
+import { DeviceEntry, clockRequestId, isAfter } from '../../../src/actors/device-entry.js';
 import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../../src/actors/session-link.js';
 import { ActorSystem, type CallEvent, type CallStatus, type DeliveryOrder, type SessionEvent } from '../../../src/actors/system.js';
 import { RpcError, type ErrorCode } from '../../../src/errors.js';
@@ -9,7 +9,7 @@ import { DeadlineScheduler } from '../../../src/scheduling/deadline-scheduler.js
 const START = Date.UTC(2024, 0, 1, 0, 0, 0);
 const DEVICE = 'dev-1';
 
-interface Delivery extends OutgoingRequest {
+interface Delivery extends Omit<OutgoingRequest, 'correlation'> {
   readonly at: number;
   readonly result: DeliveryResult;
 }
@@ -102,6 +102,8 @@ function harness(options: { ordering?: DeliveryOrder; maxPendingPerDevice?: numb
     scheduler,
     ordering: options.ordering ?? 'burst',
     maxPendingPerDevice: options.maxPendingPerDevice ?? 100,
+    // Ids count from 1 here so that tests can name them; the clock seed has its own tests.
+    requestIdSeed: () => 0,
   });
   systems.push(system);
   const callEvents: CallEvent[] = [];
@@ -407,7 +409,8 @@ describe('ActorSystem - the caller is answered exactly once', () => {
           switch (action) {
             case 'reply': {
               const accepted = h.system.reply(DEVICE, 1, '{"ok":1}');
-              if (!oneway && (phase === 'sent' || phase === 'delivered')) {
+              // The request went out, so a reply to it answers the call even after its session was lost (back in line).
+              if (!oneway && phase !== 'done') {
                 expect(accepted).toBe(true);
                 phase = 'done';
                 expected = { value: { ok: 1 } };
@@ -656,7 +659,7 @@ describe('ActorSystem - request ids', () => {
     expect(link.ids).toEqual([1, 2]);
   });
 
-  it('a device that disconnects with nothing pending is forgotten: its next session counts from 1', async () => {
+  it('a device that disconnects with nothing pending is forgotten, but its next session does not reuse its ids', async () => {
     const h = harness();
     const first = new FakeLink();
     h.online(first);
@@ -669,7 +672,7 @@ describe('ActorSystem - request ids', () => {
     h.online(second);
     h.twoway();
     expect(first.ids).toEqual([1, 2]);
-    expect(second.ids).toEqual([1]);
+    expect(second.ids).toEqual([3]);
   });
 
   it('a device that disconnects with a call pending keeps counting', () => {
@@ -703,7 +706,51 @@ describe('ActorSystem - request ids', () => {
     const link = new FakeLink();
     h.online(link);
     h.twoway();
-    expect(link.ids).toEqual([1]);
+    expect(link.ids).toEqual([2]);
+  });
+
+  it('by default a forgotten device starts again from the clock in ms, past the ids it had', async () => {
+    const system = new ActorSystem({ scheduler, ordering: 'burst', maxPendingPerDevice: 10 });
+    systems.push(system);
+    const first = new FakeLink();
+    system.attach(DEVICE, first);
+    system.subscribe(DEVICE, first);
+    const call = () => track(system.call(DEVICE, { method: 'm', params: null, oneway: false, deadline: Date.now() + 1000 }));
+    call();
+    call();
+    const [a, b] = first.ids;
+    expect(a).toBe((START % (2 ** 31 - 1)) + 1);
+    expect(b).toBe(a! + 1);
+    system.reply(DEVICE, a!, '1');
+    system.reply(DEVICE, b!, '2');
+    system.detach(DEVICE, first);
+    // Forgotten within the same millisecond: the next counter goes on from where this one was, not from the clock.
+    const second = new FakeLink();
+    system.attach(DEVICE, second);
+    system.subscribe(DEVICE, second);
+    call();
+    expect(second.ids).toEqual([b! + 1]);
+    system.reply(DEVICE, b! + 1, '3');
+    system.detach(DEVICE, second);
+    vi.advanceTimersByTime(60_000);
+    const third = new FakeLink();
+    system.attach(DEVICE, third);
+    system.subscribe(DEVICE, third);
+    call();
+    expect(third.ids).toEqual([((START + 60_000) % (2 ** 31 - 1)) + 1]);
+  });
+
+  it('the clock seed folds into 1..2^31-1 and the counter wraps past it', () => {
+    expect(clockRequestId(2 ** 31 - 2)).toBe(2 ** 31 - 1);
+    expect(clockRequestId(2 ** 31 - 1)).toBe(1);
+    expect(isAfter(1, 2 ** 31 - 2)).toBe(true);
+    expect(isAfter(2 ** 31 - 2, 1)).toBe(false);
+    let seed = 2 ** 31 - 100;
+    const entry = new DeviceEntry(DEVICE, () => seed, 2 ** 31 - 2);
+    expect([entry.nextRequestId(), entry.nextRequestId(), entry.nextRequestId()]).toEqual([2 ** 31 - 1, 1, 2]);
+    // A seed ahead of the counter moves it on.
+    seed = 50;
+    expect(entry.nextRequestId()).toBe(50);
   });
 });
 
@@ -971,8 +1018,8 @@ describe('ActorSystem - removing a device and closing', () => {
     const call = h.twoway();
     const link = new FakeLink();
     h.online(link);
-    expect(link.ids).toEqual([1]);
-    h.system.reply(DEVICE, 1, '5');
+    expect(link.ids).toEqual([2]);
+    h.system.reply(DEVICE, 2, '5');
     await expectResolved(call, 5);
   });
 
@@ -1213,8 +1260,9 @@ describe('ActorSystem - events', () => {
     system.attach(DEVICE, link);
     system.subscribe(DEVICE, link);
     const call = track(system.call(DEVICE, { method: 'm', params: null, oneway: false, deadline: Date.now() + 1000 }));
-    system.reply(DEVICE, 1, '{"quiet":true}');
-    expect(system.reply(DEVICE, 1, '{}')).toBe(false);
+    const [id] = link.ids;
+    system.reply(DEVICE, id!, '{"quiet":true}');
+    expect(system.reply(DEVICE, id!, '{}')).toBe(false);
     await expectResolved(call, { quiet: true });
   });
 });

@@ -20,7 +20,8 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
   const topic = classifyPublishTopic(packet.topic);
   switch (topic.kind) {
     case 'rpc-response':
-      if (!actors.reply(device.id, topic.id, packet.payload as Buffer)) {
+      // MQTT 5: Correlation Data, when the device sends it back, must be the call's own.
+      if (!actors.reply(device.id, topic.id, packet.payload as Buffer, packet.properties?.correlationData?.toString('latin1'))) {
         logger.debug({ device: device.id, requestId: topic.id }, 'reply to no pending call (orphan)');
         reasonCode = REASON.NO_MATCHING_SUBSCRIBERS;
       }
