@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { DEFAULT_MAX_JSON_DEPTH } from './bounded-json.js';
 import { isPasswordHash } from './registry/passwords.js';
 
 /**
@@ -77,6 +78,8 @@ const limitsSchema = z
     maxHttpBodyBytes: z.number().int().min(128).default(65536),
     maxCoapPayloadBytes: z.number().int().min(16).default(65536),
     maxDevicesPerGateway: z.number().int().min(1).default(10_000),
+    /** How deep JSON from outside may nest (REST bodies, WebSocket frames, what devices send). */
+    maxJsonDepth: z.number().int().min(2).max(1000).default(DEFAULT_MAX_JSON_DEPTH),
   })
   .strict();
 

@@ -11,6 +11,7 @@ import type { TransportContext } from './transports/transport-context.js';
 import { ClusterNode, type ClusterOptions } from './cluster/cluster-node.js';
 import type { CallRequest } from './actors/index.js';
 import { DeviceEventHub } from './events/device-event-hub.js';
+import { InternalErrorLog } from './internal-error-log.js';
 
 /** The longest a call may wait: setTimeout's limit, about 24.8 days. */
 export const MAX_CALL_TIMEOUT_MS = MAX_TIMER_DELAY_MS;
@@ -63,6 +64,9 @@ export class RpcEngine implements TransportContext {
   readonly tokens: TokenService;
   readonly persistent: PersistentCalls;
   readonly maxMqttPacketBytes: number;
+  readonly maxJsonDepth: number;
+  /** Every 500 answered, logged with its stack (rate-limited). */
+  readonly internalErrors: InternalErrorLog;
   readonly maxHttpBodyBytes: number;
   readonly maxCoapPayloadBytes: number;
   readonly maxDevicesPerGateway: number;
@@ -123,6 +127,8 @@ export class RpcEngine implements TransportContext {
       else if (state === 'disconnected' && !endsAfterEachCall) queueMicrotask(() => this.actors.hasSession(deviceId) || this.persistent.handOff(deviceId));
     });
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
+    this.maxJsonDepth = config.limits.maxJsonDepth;
+    this.internalErrors = new InternalErrorLog(logger);
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
     this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;
     this.maxDevicesPerGateway = config.limits.maxDevicesPerGateway;

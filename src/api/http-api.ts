@@ -42,7 +42,10 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
   // Every route's error is answered here, as SPEC.md's error body (`legacy`: ThingsBoard's status codes).
   const on = (method: 'GET' | 'POST' | 'DELETE', path: string, handler: RouteHandler, legacy = false) => {
     router.on(method, path, (req, res, params, _store, searchParams) => {
-      handler(req, res, params, searchParams).catch((error: unknown) => sendError(res, error, legacy));
+      handler(req, res, params, searchParams).catch((error: unknown) => {
+        engine.internalErrors.report(error, { method: req.method, route: path });
+        sendError(res, error, legacy);
+      });
     });
   };
   on('POST', '/api/auth/login', loginRoute(engine));

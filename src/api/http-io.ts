@@ -1,20 +1,21 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { parseBoundedJson } from '../bounded-json.js';
 import { RpcError, toRpcError } from '../errors.js';
 
-/** Reads a JSON body: 400 for a wrong content type or bad JSON, 413 past `limit` bytes (checked before buffering). */
-export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+/** Reads a JSON body: 400 for a wrong content type, bad JSON or JSON nested past `maxDepth`, 413 past `limit` bytes (checked before buffering). */
+export async function readJsonBody(req: IncomingMessage, limit: number, maxDepth: number): Promise<unknown> {
   const contentType = req.headers['content-type'] ?? '';
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
     throw new RpcError('IOT_ERR_UNSUPPORTED_CONTENT_TYPE', contentType === '' ? 'none' : contentType);
   }
-  return parseJson(await readBody(req, limit));
+  return parseJson(await readBody(req, limit), maxDepth);
 }
 
-/** JSON text as a value; 400 IOT_ERR_INVALID_JSON with the parser's reason. */
-export function parseJson(text: string): unknown {
+/** JSON text as a value; 400 IOT_ERR_INVALID_JSON with the parser's reason, or when it nests deeper than `maxDepth`. */
+export function parseJson(text: string, maxDepth: number): unknown {
   try {
-    return JSON.parse(text);
+    return parseBoundedJson(text, maxDepth);
   } catch (error) {
     throw new RpcError('IOT_ERR_INVALID_JSON', (error as Error).message);
   }

@@ -12,6 +12,8 @@ export interface TransportContext {
   readonly scheduler: DeadlineScheduler;
   readonly logger: Logger;
   readonly maxMqttPacketBytes: number;
+  /** JSON a device sends (requests, replies) may nest at most this deep (limits.maxJsonDepth). */
+  readonly maxJsonDepth: number;
   readonly maxDevicesPerGateway: number;
   /** A device made here (a gateway's sub-device) is shared with the other nodes. */
   shareDevice(device: Device): void;

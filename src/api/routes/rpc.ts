@@ -13,7 +13,7 @@ export function rpcRoute(engine: RpcEngine): RouteHandler {
     const principal = await authenticate(req, engine.tokens);
     const deviceId = params.deviceId!;
     const device = requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
-    const body = await readJsonBody(req, engine.maxHttpBodyBytes);
+    const body = await readJsonBody(req, engine.maxHttpBodyBytes, engine.maxJsonDepth);
     // A caller that hangs up no longer holds one of the device's pending-call slots.
     const hangUp = new AbortController();
     res.once('close', () => {

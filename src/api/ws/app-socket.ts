@@ -51,7 +51,7 @@ export class AppSocket {
     let frame: Record<string, unknown>;
     try {
       if (text === undefined) throw new RpcError('IOT_ERR_BAD_REQUEST', 'frames are JSON text, not binary');
-      const parsed = parseJson(text);
+      const parsed = parseJson(text, this.#engine.maxJsonDepth);
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RpcError('IOT_ERR_BAD_REQUEST', 'a frame is a JSON object');
       frame = parsed as Record<string, unknown>;
     } catch (error) {
@@ -81,6 +81,7 @@ export class AppSocket {
           throw new RpcError('IOT_ERR_BAD_REQUEST', `type: expected "rpc", "subscribe" or "unsubscribe", got ${JSON.stringify(frame.type) ?? 'nothing'}`);
       }
     } catch (error) {
+      this.#engine.internalErrors.report(error, { api: 'websocket', type: frame.type });
       this.#send({ cmdId: id, error: errorOf(error) });
     }
   }

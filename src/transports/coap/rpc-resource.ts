@@ -2,6 +2,7 @@ import { readUint, uintOption, type CoapMessage } from './codec.js';
 import { CONTENT_FORMAT_JSON, CoapObservation } from './observation.js';
 import type { Device } from '../../registry/device-registry.js';
 import { RpcError } from '../../errors.js';
+import { parseBoundedJson } from '../../bounded-json.js';
 import { errorAnswer, type CoapAnswer } from './answer.js';
 import type { CoapServer, Endpoint } from './server.js';
 
@@ -118,7 +119,7 @@ export function handleRequest(
   if (path.length === 4 && method === '0.02') {
     let request: unknown;
     try {
-      request = JSON.parse(message.payload.toString('utf8'));
+      request = parseBoundedJson(message.payload.toString('utf8'), server.context.maxJsonDepth);
     } catch (error) {
       answer(errorAnswer(new RpcError('IOT_ERR_INVALID_JSON', `${(error as Error).message}; expected {"method","params"}`)));
       return undefined;

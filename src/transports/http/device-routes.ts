@@ -51,7 +51,7 @@ export function replyRoute(context: HttpDeviceContext): RouteHandler {
 export function clientCallRoute(context: HttpDeviceContext): RouteHandler {
   return async (req, res, params) => {
     const device = deviceByToken(context, params.token);
-    const request = parseJson(await readBody(req, context.maxHttpBodyBytes));
+    const request = parseJson(await readBody(req, context.maxHttpBodyBytes), context.maxJsonDepth);
     if (typeof request !== 'object' || request === null || Array.isArray(request)) {
       throw new RpcError('IOT_ERR_BAD_REQUEST', 'expected a JSON object {"method","params"}');
     }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { parseBoundedJson } from '../../../bounded-json.js';
 import type { IPublishPacket } from 'mqtt-packet';
 import { RpcError } from '../../../errors.js';
 import type { Device } from '../../../registry/device-registry.js';
@@ -23,7 +24,7 @@ export function handleGatewayPublish(connection: MqttConnection, packet: IPublis
   }
   let message: unknown;
   try {
-    message = JSON.parse(packet.payload.toString());
+    message = parseBoundedJson(packet.payload.toString(), connection.context.maxJsonDepth);
   } catch {
     message = undefined;
   }

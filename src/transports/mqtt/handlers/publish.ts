@@ -1,4 +1,5 @@
 import type { IPublishPacket } from 'mqtt-packet';
+import { JsonTooDeepError, parseBoundedJson } from '../../../bounded-json.js';
 import type { MqttConnection } from '../connection.js';
 import { REASON } from '../reason-codes.js';
 import { handleGatewayPublish } from './gateway.js';
@@ -50,11 +51,13 @@ async function answerClientCall(connection: MqttConnection, packet: IPublishPack
   let payload: string;
   let request: unknown;
   try {
-    request = JSON.parse(packet.payload.toString());
-  } catch {
-    request = undefined;
+    request = parseBoundedJson(packet.payload.toString(), connection.context.maxJsonDepth);
+  } catch (error) {
+    request = error instanceof JsonTooDeepError ? error : undefined;
   }
-  if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+  if (request instanceof JsonTooDeepError) {
+    payload = JSON.stringify({ error: `Invalid request: ${request.message}` });
+  } else if (typeof request !== 'object' || request === null || Array.isArray(request)) {
     payload = JSON.stringify({ error: 'Invalid request: expected a JSON object {"method","params"}' });
   } else {
     const { method, params } = request as { method?: unknown; params?: unknown };
