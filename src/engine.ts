@@ -58,7 +58,7 @@ export class RpcEngine implements TransportContext {
   readonly users = new UserDirectory();
   readonly tenants = new Map<string, Tenant>();
   readonly customers = new Map<string, Customer>();
-  readonly scheduler = new DeadlineScheduler();
+  readonly scheduler: DeadlineScheduler;
   readonly actors: ActorSystem;
   readonly clientRpc: HandlerRegistry;
   readonly tokens: TokenService;
@@ -85,6 +85,7 @@ export class RpcEngine implements TransportContext {
     callStore: CallStore = new MemoryCallStore(),
     cluster?: ClusterOptions,
   ) {
+    this.scheduler = new DeadlineScheduler(undefined, (error) => logger.error({ err: error }, 'a deadline target failed'));
     this.actors = new ActorSystem({
       scheduler: this.scheduler,
       ordering: config.rpc.ordering,

@@ -275,4 +275,63 @@ describe('DeadlineScheduler - far deadlines', () => {
       vi.useRealTimers();
     }
   });
+
+  // Issue 9, finding 8.
+  it('a cancelled deadline is forgotten at once: calls that end early leave no bucket behind until their deadline', () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(START);
+    try {
+      const scheduler = new DeadlineScheduler(10);
+      const targets = Array.from({ length: 10_000 }, () => new Target());
+      const keys = targets.map((target, i) => scheduler.schedule(Date.now() + 60_000 + i * 10, target));
+      expect(scheduler.bucketCount).toBe(10_000);
+      targets.forEach((target, i) => scheduler.cancel(keys[i]!, target));
+      expect(scheduler.size).toBe(0);
+      expect(scheduler.bucketCount).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+      // Cancelling in any order keeps the earliest one armed.
+      const a = new Target('a');
+      const b = new Target('b');
+      const c = new Target('c');
+      const keyA = scheduler.schedule(Date.now() + 100, a);
+      scheduler.schedule(Date.now() + 200, b);
+      const keyC = scheduler.schedule(Date.now() + 300, c);
+      scheduler.cancel(keyC, c);
+      scheduler.cancel(keyA, a);
+      vi.advanceTimersByTime(199);
+      expect(b.firedAt).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(b.firedAt).toHaveLength(1);
+      expect(a.firedAt).toEqual([]);
+      expect(c.firedAt).toEqual([]);
+      scheduler.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a target that throws is reported, and every other deadline, now and later, still fires', () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(START);
+    try {
+      const errors: unknown[] = [];
+      const scheduler = new DeadlineScheduler(10, (error) => errors.push(error));
+      const before = new Target('before');
+      const after = new Target('after');
+      const later = new Target('later');
+      scheduler.schedule(Date.now() + 100, before);
+      scheduler.schedule(Date.now() + 100, { onDeadline: () => { throw new Error('broken target'); } });
+      scheduler.schedule(Date.now() + 100, after);
+      scheduler.schedule(Date.now() + 5000, later);
+      vi.advanceTimersByTime(100);
+      expect(errors).toEqual([new Error('broken target')]);
+      expect(before.firedAt).toHaveLength(1);
+      expect(after.firedAt).toHaveLength(1);
+      vi.advanceTimersByTime(4900);
+      expect(later.firedAt).toHaveLength(1);
+      scheduler.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
