@@ -23,8 +23,15 @@ export interface ActorSystemOptions {
   readonly requestIdSeed?: () => number;
 }
 
+/** The device's next request id, never one of the ids the call's earlier attempts went out with. */
+function nextIdBeside(entry: DeviceEntry, earlier: readonly number[] | undefined): number {
+  let id = entry.nextRequestId();
+  while (earlier?.includes(id) === true) id = entry.nextRequestId();
+  return id;
+}
+
 /** Devices forgotten while their ids ran ahead of the seed, kept at most: the oldest go first. */
-const MAX_ID_FLOORS = 100_000;
+const MAX_ID_FLOORS = 10_000;
 
 /**
  * The root of every actor here. Created with `parent: host`, DeviceSession and
@@ -158,7 +165,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     return new Promise((resolve, reject) => {
       const record = new CallRecord(
         entry,
-        entry.nextRequestId(),
+        nextIdBeside(entry, request.earlierRequestIds),
         request.method,
         request.params,
         paramsJson,
@@ -351,8 +358,8 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
 
   /** A forgotten device's next counter must start past the ids this one gave out, even those ahead of the clock. */
   #keepIdFloor(entry: DeviceEntry): void {
-    const seed = this.#requestIdSeed();
-    if (!isAfter(entry.lastRequestId, seed)) return;
+    // A new counter's first id is the seed itself: kept unless the last id is behind it.
+    if (isAfter(this.#requestIdSeed(), entry.lastRequestId)) return;
     this.#idFloors.set(entry.deviceId, entry.lastRequestId);
     if (this.#idFloors.size <= MAX_ID_FLOORS) return;
     for (const deviceId of this.#idFloors.keys()) {
