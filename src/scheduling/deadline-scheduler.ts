@@ -25,6 +25,8 @@ export class DeadlineScheduler {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #armedKey = Infinity;
   #count = 0;
+  /** Deadlines are being fired: the timer is armed once, after them, for whatever is earliest then. */
+  #firing = false;
 
   /** `reportError`: where an error thrown by a target goes (default: thrown on a later tick, after the others fired). */
   constructor(resolutionMs = 10, reportError?: (error: unknown) => void) {
@@ -54,7 +56,7 @@ export class DeadlineScheduler {
       bucket = new Set();
       this.#buckets.set(key, bucket);
       this.#heap.push(key);
-      if (key < this.#armedKey) this.#arm(key);
+      if (key < this.#armedKey && !this.#firing) this.#arm(key);
     }
     if (!bucket.has(target)) {
       bucket.add(target);
@@ -70,7 +72,7 @@ export class DeadlineScheduler {
     if (bucket.size > 0) return;
     this.#buckets.delete(key);
     this.#heap.remove(key);
-    if (key === this.#armedKey) {
+    if (key === this.#armedKey && !this.#firing) {
       if (this.#heap.size > 0) this.#arm(this.#heap.peek());
       else this.#disarm();
     }
@@ -102,6 +104,7 @@ export class DeadlineScheduler {
     this.#armedKey = Infinity;
     const now = Date.now();
     const dueKey = Math.floor(now / this.#resolutionMs);
+    this.#firing = true;
     while (this.#heap.size > 0 && this.#heap.peek() <= dueKey) {
       const key = this.#heap.pop();
       const bucket = this.#buckets.get(key);
@@ -116,7 +119,8 @@ export class DeadlineScheduler {
         }
       }
     }
-    if (this.#heap.size > 0 && this.#timer === undefined) this.#arm(this.#heap.peek());
+    this.#firing = false;
+    if (this.#heap.size > 0) this.#arm(this.#heap.peek());
   };
 }
 

@@ -334,4 +334,23 @@ describe('DeadlineScheduler - far deadlines', () => {
       vi.useRealTimers();
     }
   });
+
+  it('a deadline scheduled while others fire does not push back an earlier one already waiting', () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(START);
+    try {
+      const scheduler = new DeadlineScheduler(10);
+      const waiting = new Target('waiting');
+      const late = new Target('late');
+      scheduler.schedule(Date.now() + 500, waiting);
+      scheduler.schedule(Date.now() + 100, { onDeadline: (now) => void scheduler.schedule(now + 10_000, late) });
+      vi.advanceTimersByTime(500);
+      expect(waiting.firedAt).toEqual([START + 500]);
+      vi.advanceTimersByTime(9600);
+      expect(late.firedAt).toEqual([START + 10_100]);
+      scheduler.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
