@@ -80,6 +80,11 @@ const limitsSchema = z
     maxDevicesPerGateway: z.number().int().min(1).default(10_000),
     /** How deep JSON from outside may nest (REST bodies, WebSocket frames, what devices send). */
     maxJsonDepth: z.number().int().min(2).max(1000).default(DEFAULT_MAX_JSON_DEPTH),
+    /** MQTT topic filters one connection may hold, and the longest one in bytes. */
+    maxSubscriptionsPerConnection: z.number().int().min(1).default(100),
+    maxTopicFilterBytes: z.number().int().min(16).max(65535).default(512),
+    /** Bytes written to one device connection and not yet read by it: past this, calls wait in line; other writes close it as too slow. */
+    maxWriteBufferBytes: z.number().int().min(1024).default(1_048_576),
   })
   .strict();
 

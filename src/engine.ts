@@ -65,6 +65,9 @@ export class RpcEngine implements TransportContext {
   readonly persistent: PersistentCalls;
   readonly maxMqttPacketBytes: number;
   readonly maxJsonDepth: number;
+  readonly maxSubscriptionsPerConnection: number;
+  readonly maxTopicFilterBytes: number;
+  readonly maxWriteBufferBytes: number;
   /** Every 500 answered, logged with its stack (rate-limited). */
   readonly internalErrors: InternalErrorLog;
   readonly maxHttpBodyBytes: number;
@@ -90,6 +93,7 @@ export class RpcEngine implements TransportContext {
       scheduler: this.scheduler,
       ordering: config.rpc.ordering,
       maxPendingPerDevice: config.rpc.maxPendingPerDevice,
+      maxJsonDepth: config.limits.maxJsonDepth,
       reportError: (error) => logger.error({ err: error }, 'an actor effect failed'),
     });
     this.clientRpc = new HandlerRegistry(this.scheduler, config.rpc.clientSideTimeoutMs);
@@ -129,6 +133,9 @@ export class RpcEngine implements TransportContext {
     });
     this.maxMqttPacketBytes = config.limits.maxMqttPacketBytes;
     this.maxJsonDepth = config.limits.maxJsonDepth;
+    this.maxSubscriptionsPerConnection = config.limits.maxSubscriptionsPerConnection;
+    this.maxTopicFilterBytes = config.limits.maxTopicFilterBytes;
+    this.maxWriteBufferBytes = config.limits.maxWriteBufferBytes;
     this.internalErrors = new InternalErrorLog(logger);
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
     this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createActor, fromTransition, type Actor, type AnyActorRef, type EventObject } from 'xstate';
+import { DEFAULT_MAX_JSON_DEPTH, JsonTooDeepError, parseBoundedJson } from '../bounded-json.js';
 import { RpcError, type ErrorCode } from '../errors.js';
 import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
 import { CallRecord, type CallPhase } from './call-record.js';
@@ -19,6 +20,8 @@ export interface ActorSystemOptions {
   readonly maxPendingPerDevice: number;
   /** Where an error thrown inside an actor's effect goes; default: thrown on a later tick. */
   readonly reportError?: (error: unknown) => void;
+  /** How deep a device's reply may nest (limits.maxJsonDepth); deeper is IOT_ERR_REPLY_NOT_JSON. */
+  readonly maxJsonDepth?: number;
   /** Where a device's request ids go on from when nothing here holds it: the clock in ms by default (clockRequestId). */
   readonly requestIdSeed?: () => number;
 }
@@ -257,9 +260,10 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     if (record === undefined) return false;
     const text = typeof payload === 'string' ? payload : payload.toString('utf8');
     try {
-      record.reply = JSON.parse(text);
-    } catch {
-      record.failure = new RpcError('IOT_ERR_REPLY_NOT_JSON', text.length > 120 ? `${text.slice(0, 120)}…` : text);
+      record.reply = parseBoundedJson(text, this.#options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH);
+    } catch (error) {
+      const detail = error instanceof JsonTooDeepError ? error.message : text.length > 120 ? `${text.slice(0, 120)}…` : text;
+      record.failure = new RpcError('IOT_ERR_REPLY_NOT_JSON', detail);
     }
     record.actor!.send({ type: 'REPLIED' });
     return true;

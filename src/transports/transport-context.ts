@@ -14,6 +14,11 @@ export interface TransportContext {
   readonly maxMqttPacketBytes: number;
   /** JSON a device sends (requests, replies) may nest at most this deep (limits.maxJsonDepth). */
   readonly maxJsonDepth: number;
+  /** MQTT: topic filters one connection may hold, and the longest filter in bytes. */
+  readonly maxSubscriptionsPerConnection: number;
+  readonly maxTopicFilterBytes: number;
+  /** Bytes written to one connection and not yet read by the peer, at most (limits.maxWriteBufferBytes). */
+  readonly maxWriteBufferBytes: number;
   readonly maxDevicesPerGateway: number;
   /** A device made here (a gateway's sub-device) is shared with the other nodes. */
   shareDevice(device: Device): void;

@@ -71,4 +71,20 @@ describe('JSON nested deeper than limits.maxJsonDepth (32) is refused at the doo
     expect(answer.code).toBe('4.00');
     expect(answer.payload).toContain('nested deeper than 32 levels');
   });
+
+  it('a device reply nested too deep answers its caller 406, and the device can go on answering', async () => {
+    const device = await connectDevice(t.mqttUrl, 'TOKEN_A');
+    let n = 0;
+    device.on('message', (topic) => {
+      const reply = n++ === 0 ? deep(10_000) : '{"ok":true}';
+      device.publish(topic.replace('request', 'response'), reply);
+    });
+    await device.subscribeAsync('v1/devices/me/rpc/request/+', { qos: 1 });
+    const first = await t.post('/api/rpc/twoway/dev-a', { method: 'm', timeout: 5000 }, admin);
+    expect(first.status).toBe(406);
+    expect(((await first.json()) as { message: string }).message).toContain('nested deeper than 32 levels');
+    const second = await t.post('/api/rpc/twoway/dev-a', { method: 'm', timeout: 5000 }, admin);
+    expect(await second.json()).toEqual({ ok: true });
+    device.end(true);
+  });
 });

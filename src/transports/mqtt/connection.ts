@@ -57,6 +57,8 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   gatewayQos: 0 | 1 | null = null;
   #lastPacketId = 0;
   #deadlineKey = -1;
+  /** Requests were held back because the peer had not read what it was sent (limits.maxWriteBufferBytes). */
+  #awaitingDrain = false;
 
   constructor(wire: MqttWire, context: TransportContext) {
     this.#wire = wire;
@@ -166,9 +168,24 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
 
   // ── bytes out ─────────────────────────────────────────────────────────────
 
+  /**
+   * Acks and answers. A peer that has not read the last maxWriteBufferBytes it was sent is closed as too slow
+   * (MQTT 5: DISCONNECT 0x97 Quota exceeded) rather than buffered for without end.
+   */
   send(packet: Packet): boolean {
     if (this.closed) return false;
+    if (this.#wire.buffered >= this.#context.maxWriteBufferBytes) {
+      this.#tooSlow();
+      return false;
+    }
     return this.#wire.write(encodePacket(packet, this.version));
+  }
+
+  #tooSlow(): void {
+    this.#context.logger.debug({ device: this.device?.id, remote: this.remoteAddress, buffered: this.#wire.buffered }, 'mqtt peer too slow: it does not read what it is sent');
+    if (this.version === 5 && this.device !== null) this.#wire.write(encodePacket({ cmd: 'disconnect', reasonCode: REASON.QUOTA_EXCEEDED }, 5));
+    this.#release();
+    this.#wire.destroy();
   }
 
   /** Ends the connection; MQTT 5 peers first get a DISCONNECT with the reason ([MQTT-4.13.1]). */
@@ -237,6 +254,16 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
 
   #publishRequest(packet: Packet & { cmd: 'publish' }, inflightEntry: InflightRequest): DeliveryResult {
     const qos = packet.qos;
+    // A peer that does not read: the call waits in line (and ends with its honest error at its deadline) instead of
+    // being buffered here and called delivered. Its queue moves again once the peer has read.
+    const mark = this.#context.maxWriteBufferBytes;
+    if (this.#wire.buffered >= mark) {
+      if (!this.#awaitingDrain) {
+        this.#awaitingDrain = true;
+        this.#wire.onceBelow(mark / 2, this.#drained);
+      }
+      return 'failed';
+    }
     // MQTT 5 §3.3.4: no more unacknowledged QoS 1 PUBLISHes than the client's Receive Maximum.
     // The call waits in line; the next PUBACK lets it go.
     if (qos === 1 && this.#inflight !== null && this.#inflight.size >= this.peerReceiveMaximum) {
@@ -286,6 +313,14 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     actors.resumeDelivery(this.device!.id);
     for (const subDevice of this.subDevices.values()) actors.resumeDelivery(subDevice.deviceId);
   }
+
+  readonly #drained = (): void => {
+    this.#awaitingDrain = false;
+    if (this.closed || this.device === null) return;
+    const { actors } = this.#context;
+    actors.resumeDelivery(this.device.id);
+    for (const subDevice of this.subDevices?.values() ?? []) actors.resumeDelivery(subDevice.deviceId);
+  };
 
   /** [MQTT-2.3.1-2]: a packet id is not reused while its QoS 1 exchange is open. */
   #nextPacketId(): number {

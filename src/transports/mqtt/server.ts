@@ -13,6 +13,7 @@ import type { MqttWire } from './wire.js';
 const CONNECTION = Symbol('mqttConnection');
 type Carrier = { [CONNECTION]?: MqttConnection; [SERVER]?: MqttServer };
 const SERVER = Symbol('mqttServer');
+const WS_DRAIN_POLL_MS = 20;
 
 class TcpWire implements MqttWire {
   readonly kind = 'mqtt';
@@ -24,6 +25,14 @@ class TcpWire implements MqttWire {
     if (this.socket.destroyed) return false;
     this.socket.write(bytes);
     return true;
+  }
+  get buffered(): number {
+    return this.socket.writableLength;
+  }
+  onceBelow(belowBytes: number, listener: () => void): void {
+    if (this.socket.writableLength < belowBytes) return listener();
+    // 'drain': the whole buffer went to the kernel.
+    this.socket.once('drain', listener);
   }
   end(): void {
     // Once our last bytes are handed to the kernel the socket goes, even if the
@@ -46,6 +55,14 @@ class WebSocketWire implements MqttWire {
     if (this.ws.readyState !== this.ws.OPEN) return false;
     this.ws.send(bytes);
     return true;
+  }
+  get buffered(): number {
+    return this.ws.bufferedAmount;
+  }
+  onceBelow(belowBytes: number, listener: () => void): void {
+    // ws has no drain event: looked at again until the peer has read enough, or the socket is gone.
+    if (this.ws.bufferedAmount < belowBytes || this.ws.readyState !== this.ws.OPEN) return listener();
+    setTimeout(() => this.onceBelow(belowBytes, listener), WS_DRAIN_POLL_MS).unref();
   }
   end(): void {
     this.ws.close(1000);

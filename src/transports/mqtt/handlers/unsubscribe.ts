@@ -5,6 +5,11 @@ import { classifySubscription, matchesGatewayRpc } from '../topics.js';
 
 /** UNSUBSCRIBE: dropping the last RPC request filter makes the device connected-but-not-subscribed. */
 export function handleUnsubscribe(connection: MqttConnection, packet: IUnsubscribePacket): void {
+  if (packet.unsubscriptions.length === 0) {
+    // [MQTT-3.10.3-2]: an UNSUBSCRIBE names at least one filter.
+    connection.context.logger.debug({ device: connection.device!.id }, 'UNSUBSCRIBE without a topic filter');
+    return connection.disconnect(REASON.PROTOCOL_ERROR);
+  }
   const filters = connection.filters;
   const codes = packet.unsubscriptions.map((topic) =>
     filters?.delete(topic) === true ? REASON.SUCCESS : REASON.NO_SUBSCRIPTION_EXISTED,
