@@ -67,6 +67,10 @@ const rpcSchema = z
     defaultTimeoutMs: z.number().int().positive().default(10000),
     ordering: z.enum(ORDERINGS).default('burst'),
     maxPendingPerDevice: z.number().int().positive().default(1000),
+    /** Unfinished persistent calls one device may have stored; more is 429 IOT_ERR_TOO_MANY_PERSISTENT. */
+    maxPersistentPerDevice: z.number().int().positive().default(1000),
+    /** A stored call's params and additionalInfo, as JSON, at most; more is 413. */
+    maxPersistentCallBytes: z.number().int().min(256).default(16_384),
     clientSideTimeoutMs: z.number().int().positive().default(60000),
     ttlDays: z.number().positive().default(7),
   })
@@ -85,6 +89,14 @@ const limitsSchema = z
     maxTopicFilterBytes: z.number().int().min(16).max(65535).default(512),
     /** Bytes written to one device connection and not yet read by it: past this, calls wait in line; other writes close it as too slow. */
     maxWriteBufferBytes: z.number().int().min(1024).default(1_048_576),
+    /** HTTP: headers must arrive within this, and a body within httpBodyTimeoutMs once they have; a long-poll still waits its own timeout. */
+    httpHeadersTimeoutMs: z.number().int().min(100).default(15_000),
+    httpBodyTimeoutMs: z.number().int().min(100).default(30_000),
+    /** Connections open at once per listener; past it HTTP answers 503 and MQTT refuses CONNECT (server busy). */
+    maxHttpConnections: z.number().int().min(1).default(10_000),
+    maxMqttConnections: z.number().int().min(1).default(100_000),
+    /** New REST and WebSocket calls are shed (503 IOT_ERR_OVERLOADED) while the event loop runs this far behind. */
+    maxEventLoopLagMs: z.number().int().min(10).default(500),
   })
   .strict();
 

@@ -5,7 +5,7 @@ import { HandlerRegistry } from './client-rpc/index.js';
 import type { ServerConfig } from './config.js';
 import { RpcError } from './errors.js';
 import { DeviceRegistry, RedisRegistryStore, SharedRegistry, UserDirectory, type Device, type NewDevice, type NewUser, type User } from './registry/index.js';
-import { DeadlineScheduler, MAX_TIMER_DELAY_MS } from './scheduling/index.js';
+import { DeadlineScheduler, EventLoopLag, MAX_TIMER_DELAY_MS } from './scheduling/index.js';
 import { MemoryCallStore, PersistentCalls, type CallStore } from './persistence/index.js';
 import type { TransportContext } from './transports/transport-context.js';
 import { ClusterNode, type ClusterOptions } from './cluster/cluster-node.js';
@@ -68,6 +68,10 @@ export class RpcEngine implements TransportContext {
   readonly maxSubscriptionsPerConnection: number;
   readonly maxTopicFilterBytes: number;
   readonly maxWriteBufferBytes: number;
+  readonly httpBodyTimeoutMs: number;
+  readonly maxMqttConnections: number;
+  /** How far behind the event loop runs: admission sheds new calls past limits.maxEventLoopLagMs. */
+  readonly loopLag = new EventLoopLag();
   /** Every 500 answered, logged with its stack (rate-limited). */
   readonly internalErrors: InternalErrorLog;
   readonly maxHttpBodyBytes: number;
@@ -115,6 +119,8 @@ export class RpcEngine implements TransportContext {
       scheduler: this.scheduler,
       logger,
       ttlDays: config.rpc.ttlDays,
+      maxPerDevice: config.rpc.maxPersistentPerDevice,
+      maxCallBytes: config.rpc.maxPersistentCallBytes,
       call: (deviceId, options) => this.#call(deviceId, options, this.actors),
       hasSession: (deviceId) => this.actors.hasSession(deviceId),
       deviceTenant: (deviceId) => this.devices.get(deviceId)?.tenantId,
@@ -136,6 +142,8 @@ export class RpcEngine implements TransportContext {
     this.maxSubscriptionsPerConnection = config.limits.maxSubscriptionsPerConnection;
     this.maxTopicFilterBytes = config.limits.maxTopicFilterBytes;
     this.maxWriteBufferBytes = config.limits.maxWriteBufferBytes;
+    this.httpBodyTimeoutMs = config.limits.httpBodyTimeoutMs;
+    this.maxMqttConnections = config.limits.maxMqttConnections;
     this.internalErrors = new InternalErrorLog(logger);
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
     this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;
@@ -150,6 +158,7 @@ export class RpcEngine implements TransportContext {
 
   /** Joins the cluster (with Redis) and accounts for unfinished persistent calls; before any listener opens. */
   async start(): Promise<number> {
+    this.loopLag.start();
     const shared = this.shared;
     if (shared !== undefined) {
       await shared.start();
@@ -181,6 +190,12 @@ export class RpcEngine implements TransportContext {
   }
 
 
+
+  /** Throws IOT_ERR_OVERLOADED while the event loop is further behind than limits.maxEventLoopLagMs: a new call would be answered late. */
+  admit(): void {
+    const lag = this.loopLag.ms;
+    if (lag > this.config.limits.maxEventLoopLagMs) throw new RpcError('IOT_ERR_OVERLOADED', `the event loop is ${Math.round(lag)} ms behind`);
+  }
 
   /** A server-side call to a device, wherever its session is: the reply for two-way calls, undefined for one-way ones. */
   call(deviceId: string, options: CallOptions): Promise<unknown> {
@@ -230,6 +245,7 @@ export class RpcEngine implements TransportContext {
 
   /** Every pending caller is answered, every session closed; the cluster is left. */
   async close(): Promise<void> {
+    this.loopLag.stop();
     this.persistent.close();
     const leaving = this.cluster?.close();
     this.actors.close();

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -76,6 +77,8 @@ export class RpcServer {
   readonly #appSockets: WebSocketServer;
   readonly #redis: RedisClient | undefined;
   #httpServer: Server | undefined;
+  /** Accepts the HTTP listener's connections and hands them to #httpServer while under limits.maxHttpConnections. */
+  #httpGate: TcpServer | undefined;
   #addresses: ListeningAddresses | undefined;
   #closing: Promise<void> | undefined;
 
@@ -131,7 +134,18 @@ export class RpcServer {
     if (recovered > 0) this.#engine.logger.info({ recovered }, 'unfinished persistent calls wait for their devices');
     let boundHttp: number | null = null;
     if (httpPort !== null) {
-      const server = createServer({ keepAliveTimeout: 65_000 }, this.#http);
+      const limits = this.#engine.config.limits;
+      const server = createServer(
+        {
+          keepAliveTimeout: 65_000,
+          // Headers that trickle in, and (with the body timer of readBody) bodies that never end, are cut; a long-poll's
+          // wait is for the response, which these do not bound.
+          headersTimeout: limits.httpHeadersTimeoutMs,
+          requestTimeout: limits.httpHeadersTimeoutMs + limits.httpBodyTimeoutMs,
+          connectionsCheckingInterval: 1000,
+        },
+        this.#http,
+      );
       server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
       server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
         if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
@@ -141,13 +155,26 @@ export class RpcServer {
         );
       });
       this.#httpServer = server;
+      let open = 0;
+      const gate = createTcpServer({ noDelay: true }, (socket) => {
+        if (open >= limits.maxHttpConnections) {
+          socket.on('error', () => socket.destroy());
+          return endSocketWithError(socket, new RpcError('IOT_ERR_OVERLOADED', `${limits.maxHttpConnections} connections are open`));
+        }
+        open++;
+        socket.once('close', () => open--);
+        server.emit('connection', socket);
+      });
+      this.#httpGate = gate;
       boundHttp = await new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ port: httpPort, host }, () => {
-          server.off('error', reject);
-          resolve((server.address() as { port: number }).port);
+        gate.once('error', reject);
+        gate.listen({ port: httpPort, host, backlog: 4096 }, () => {
+          gate.off('error', reject);
+          resolve((gate.address() as { port: number }).port);
         });
       });
+      // node:http starts the checks behind headersTimeout and requestTimeout when it hears 'listening'; the gate listens.
+      server.emit('listening');
     }
     const boundMqtt = mqttPort === null ? null : await this.#mqtt.listen(mqttPort, host);
     const coapPort = this.#options.coapPort === undefined ? 5683 : this.#options.coapPort;
@@ -161,7 +188,8 @@ export class RpcServer {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       const httpServer = this.#httpServer;
-      const httpClosed = httpServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      const gate = this.#httpGate;
+      const httpClosed = gate === undefined ? Promise.resolve() : new Promise<void>((resolve) => gate.close(() => resolve()));
       const mqttClosed = this.#mqtt.close();
       const coapClosed = this.#coap.close();
       const engineClosed = this.#engine.close();
@@ -174,6 +202,7 @@ export class RpcServer {
       await this.#engine.persistent.closeStore();
       await this.#redis?.quit().catch(() => this.#redis?.disconnect());
       await Promise.race([httpClosed, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      httpServer?.close(() => {}); // not listening itself: this stops its timeout checks
       httpServer?.closeAllConnections();
       this.#engine.logger.info('iot-rpc closed');
     })();

@@ -69,6 +69,8 @@ export interface CallStore {
   listByDevice(deviceId: string, query: CallQuery): Promise<CallPage>;
   /** Every call not in a final status, oldest first, for recovery. */
   unfinished(): Promise<StoredCall[]>;
+  /** How many of one device's calls are not in a final status. */
+  countUnfinishedByDevice(deviceId: string): Promise<number>;
   /** One device's calls not in a final status, oldest first: what its next session resumes. */
   unfinishedByDevice(deviceId: string): Promise<StoredCall[]>;
   /** Up to `limit` calls not in a final status whose expirationTime is at or before `now`. */
@@ -136,6 +138,12 @@ export class MemoryCallStore implements CallStore {
 
   async unfinished(): Promise<StoredCall[]> {
     return [...this.#unfinished].map((id) => this.#calls.get(id)!).sort((a, b) => a.createdTime - b.createdTime);
+  }
+
+  async countUnfinishedByDevice(deviceId: string): Promise<number> {
+    let count = 0;
+    for (const id of this.#byDevice.get(deviceId) ?? []) if (this.#unfinished.has(id)) count++;
+    return count;
   }
 
   async unfinishedByDevice(deviceId: string): Promise<StoredCall[]> {

@@ -27,6 +27,10 @@ export interface PersistentCallsOptions {
   readonly logger: Logger;
   /** Finished calls are removed after this many days (rpc.ttlDays). */
   readonly ttlDays: number;
+  /** Unfinished calls one device may have (rpc.maxPersistentPerDevice). */
+  readonly maxPerDevice: number;
+  /** A call's params and additionalInfo as JSON, at most (rpc.maxPersistentCallBytes). */
+  readonly maxCallBytes: number;
   /** One delivery attempt, to the device's session on this node. */
   readonly call: (deviceId: string, options: CallOptions) => Promise<unknown>;
   /** Whether the device has a session on this node: only the node holding it delivers its calls. */
@@ -99,6 +103,14 @@ export class PersistentCalls {
       const known = await this.#store(() => store.byRequestUUID(request.deviceId, request.requestUUID!));
       if (known !== undefined && known.tenantId !== request.tenantId) throw new RpcError('IOT_ERR_CONFLICT', 'this requestUUID is taken: use another');
       if (known !== undefined) return this.#resume(known);
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(request.params ?? null)) + Buffer.byteLength(JSON.stringify(request.additionalInfo ?? null));
+    if (bytes > this.#options.maxCallBytes) {
+      throw new RpcError('IOT_ERR_PAYLOAD_TOO_LARGE', `params and additionalInfo of a persistent call take ${bytes} bytes as JSON, limit ${this.#options.maxCallBytes}`);
+    }
+    // What one device's callers can make the store hold is bounded (a concurrent submit may pass the count once).
+    if ((await this.#store(() => store.countUnfinishedByDevice(request.deviceId))) >= this.#options.maxPerDevice) {
+      throw new RpcError('IOT_ERR_TOO_MANY_PERSISTENT', request.deviceId);
     }
     const now = Date.now();
     const call: StoredCall = {

@@ -136,6 +136,10 @@ export class RedisCallStore implements CallStore {
     return withTimeout(this.#redis.zcard(UNFINISHED));
   }
 
+  countUnfinishedByDevice(deviceId: string): Promise<number> {
+    return withTimeout(this.#redis.scard(`iotrpc:open:${tagOf(deviceId)}`));
+  }
+
   async unfinishedByDevice(deviceId: string): Promise<StoredCall[]> {
     const ids = await withTimeout(this.#redis.smembers(`iotrpc:open:${tagOf(deviceId)}`));
     return (await this.#readMany(deviceId, ids)).filter((c) => !isFinal(c)).sort((a, b) => a.createdTime - b.createdTime);

@@ -19,6 +19,8 @@ export interface TransportContext {
   readonly maxTopicFilterBytes: number;
   /** Bytes written to one connection and not yet read by the peer, at most (limits.maxWriteBufferBytes). */
   readonly maxWriteBufferBytes: number;
+  /** MQTT connections open at once (TCP and WebSocket); one more has its CONNECT refused, server busy. */
+  readonly maxMqttConnections: number;
   readonly maxDevicesPerGateway: number;
   /** A device made here (a gateway's sub-device) is shared with the other nodes. */
   shareDevice(device: Device): void;

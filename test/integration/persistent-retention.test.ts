@@ -38,7 +38,7 @@ describe.each([
   it('the sweep removes finished calls older than rpc.ttlDays, and keeps newer and unfinished ones', async () => {
     const store = makeStore();
     const scheduler = new DeadlineScheduler();
-    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false, deviceTenant: () => undefined });
+    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false, deviceTenant: () => undefined, maxPerDevice: 1000, maxCallBytes: 16_384 });
     try {
       const now = Date.now();
       const device = `retention-${_name}`;

@@ -22,7 +22,7 @@ beforeAll(async () => {
     },
   });
   server = createRpcServer({
-    config: testConfig({ limits: { maxWriteBufferBytes: WRITE_MARK, maxSubscriptionsPerConnection: 10, maxTopicFilterBytes: 256 } }),
+    config: testConfig({ limits: { maxWriteBufferBytes: WRITE_MARK, maxSubscriptionsPerConnection: 10, maxTopicFilterBytes: 256, maxMqttConnections: 30 } }),
     host: '127.0.0.1',
     httpPort: 0,
     mqttPort: 0,
@@ -84,6 +84,23 @@ describe('what one MQTT peer can make the server hold is bounded', () => {
     expect(suback.granted.slice(10, 12)).toEqual([0x97, 0x97]);
     expect(suback.granted[12]).toBe(0x8f);
     device.end();
+  });
+
+  it('past limits.maxMqttConnections a CONNECT is refused, server busy (0x89; 3.1.1: 0x03), and accepted again once one closes', async () => {
+    const held = await Promise.all(Array.from({ length: 30 }, () => RawMqttClient.open(mqttPort)));
+    for (const version of [5, 4] as const) {
+      const over = await RawMqttClient.open(mqttPort, version);
+      over.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: 'over', clean: true, keepalive: 60, username: 'TOKEN_A' });
+      const connack = (await over.next('connack')) as { reasonCode?: number; returnCode?: number };
+      expect(version === 5 ? connack.reasonCode : connack.returnCode).toBe(version === 5 ? 0x89 : 0x03);
+      await over.closedByServer();
+    }
+    for (const socket of held) socket.end();
+    await expect.poll(async () => {
+      const client = await RawMqttClient.connected(mqttPort, 'TOKEN_A', 4).catch(() => undefined);
+      client?.end();
+      return client !== undefined;
+    }).toBe(true);
   });
 
   it('SUBSCRIBE or UNSUBSCRIBE with no topic filter: DISCONNECT 0x82 protocol error, logged at debug only', async () => {

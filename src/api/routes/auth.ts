@@ -11,7 +11,7 @@ const refreshSchema = z.object({ refreshToken: z.string().min(1) });
 /** `POST /api/auth/login {"username","password"}` → `{"token","refreshToken"}`. */
 export function loginRoute(engine: RpcEngine): RouteHandler {
   return async (req, res) => {
-    const { username, password } = validated(loginSchema, await readJsonBody(req, engine.maxHttpBodyBytes, engine.maxJsonDepth));
+    const { username, password } = validated(loginSchema, await readJsonBody(req, engine));
     const user = await engine.users.authenticate(username, password);
     if (user === undefined) throw new RpcError('IOT_ERR_BAD_CREDENTIALS');
     sendJson(res, 200, await engine.tokens.issue(user));
@@ -21,7 +21,7 @@ export function loginRoute(engine: RpcEngine): RouteHandler {
 /** `POST /api/auth/token {"refreshToken"}` → a new pair, for a user who still exists. */
 export function refreshRoute(engine: RpcEngine): RouteHandler {
   return async (req, res) => {
-    const { refreshToken } = validated(refreshSchema, await readJsonBody(req, engine.maxHttpBodyBytes, engine.maxJsonDepth));
+    const { refreshToken } = validated(refreshSchema, await readJsonBody(req, engine));
     const userId = await engine.tokens.verifyRefresh(refreshToken);
     const user = engine.users.get(userId);
     if (user === undefined) throw new RpcError('IOT_ERR_UNAUTHORIZED', 'the user of this refresh token no longer exists');

@@ -39,7 +39,7 @@ export const createDeviceRoute = (engine: RpcEngine): RouteHandler =>
   async (req, res, _params, searchParams) => {
     const principal = await authenticate(req, engine.tokens);
     const tenantId = requireTenantAdmin(principal);
-    const body = validated(newDeviceSchema, await readJsonBody(req, engine.maxHttpBodyBytes, engine.maxJsonDepth));
+    const body = validated(newDeviceSchema, await readJsonBody(req, engine));
     if (body.customerId != null && engine.customers.get(body.customerId)?.tenantId !== tenantId) {
       throw new RpcError('IOT_ERR_BAD_REQUEST', `customer ${body.customerId} is not a customer of this tenant`);
     }

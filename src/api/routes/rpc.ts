@@ -10,10 +10,12 @@ export function rpcRoute(engine: RpcEngine): RouteHandler {
   return async (req, res, params) => {
     const kind = params.kind;
     if (kind !== 'oneway' && kind !== 'twoway') throw new RpcError('IOT_ERR_NOT_FOUND', `${req.url}: expected /oneway/ or /twoway/`);
+    // Shed before any work (a JWT check, a body) when a new call could only be answered late.
+    engine.admit();
     const principal = await authenticate(req, engine.tokens);
     const deviceId = params.deviceId!;
     const device = requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
-    const body = await readJsonBody(req, engine.maxHttpBodyBytes, engine.maxJsonDepth);
+    const body = await readJsonBody(req, engine);
     // A caller that hangs up no longer holds one of the device's pending-call slots.
     const hangUp = new AbortController();
     res.once('close', () => {

@@ -110,6 +110,7 @@ export class AppSocket {
     if (this.#closed) return; // it waited for an auth frame, and the socket went meanwhile
     if (this.#calls.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already in use by a call under way`);
     if (this.#calls.size >= MAX_CALLS_IN_FLIGHT) throw new RpcError('IOT_ERR_QUEUE_FULL', `this socket (${MAX_CALLS_IN_FLIGHT} calls under way)`);
+    this.#engine.admit();
     const { deviceId, oneway, cmdId: _cmdId, type: _type, ...body } = frame;
     if (typeof deviceId !== 'string' || deviceId.length === 0) throw new RpcError('IOT_ERR_BAD_REQUEST', 'deviceId: a string is required');
     if (oneway !== undefined && typeof oneway !== 'boolean') throw new RpcError('IOT_ERR_BAD_REQUEST', 'oneway: a boolean is expected');

@@ -13,6 +13,7 @@ const REQUEST_ID = /^[1-9][0-9]{0,9}$/;
 
 export interface HttpDeviceContext extends TransportContext {
   readonly maxHttpBodyBytes: number;
+  readonly httpBodyTimeoutMs: number;
 }
 
 function deviceByToken(context: HttpDeviceContext, token: string | undefined): Device {
@@ -41,7 +42,7 @@ export function replyRoute(context: HttpDeviceContext): RouteHandler {
     const device = deviceByToken(context, params.token);
     const id = params.id ?? '';
     if (!REQUEST_ID.test(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `request id must be a positive integer, got "${id}"`);
-    const body = await readBody(req, context.maxHttpBodyBytes);
+    const body = await readBody(req, context);
     if (!context.actors.reply(device.id, Number(id), body)) throw new RpcError('IOT_ERR_NOT_FOUND', `no pending call ${id} for this device`);
     sendEmpty(res, 200);
   };
@@ -51,7 +52,7 @@ export function replyRoute(context: HttpDeviceContext): RouteHandler {
 export function clientCallRoute(context: HttpDeviceContext): RouteHandler {
   return async (req, res, params) => {
     const device = deviceByToken(context, params.token);
-    const request = parseJson(await readBody(req, context.maxHttpBodyBytes), context.maxJsonDepth);
+    const request = parseJson(await readBody(req, context), context.maxJsonDepth);
     if (typeof request !== 'object' || request === null || Array.isArray(request)) {
       throw new RpcError('IOT_ERR_BAD_REQUEST', 'expected a JSON object {"method","params"}');
     }

@@ -44,6 +44,8 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   peerReceiveMaximum = 65535;
   lastSeen = Date.now();
   closed = false;
+  /** Opened while the listener held limits.maxMqttConnections: its CONNECT is refused (server busy). */
+  overCapacity = false;
   readonly #wire: MqttWire;
   readonly #context: TransportContext;
   readonly #reader: FrameReader;

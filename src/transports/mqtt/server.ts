@@ -140,6 +140,7 @@ export class MqttServer {
 
   #acceptSocket(socket: Socket & Carrier): void {
     const connection = new MqttConnection(new TcpWire(socket), this.#context);
+    connection.overCapacity = this.#connections.size >= this.#context.maxMqttConnections;
     this.#connections.add(connection);
     socket[CONNECTION] = connection;
     socket[SERVER] = this;
@@ -151,6 +152,7 @@ export class MqttServer {
   /** An upgraded WebSocket on `/mqtt` (subprotocol `mqtt`): one MQTT packet stream per socket. */
   acceptWebSocket(ws: WebSocket & Carrier, remoteAddress: string): void {
     const connection = new MqttConnection(new WebSocketWire(ws, remoteAddress), this.#context);
+    connection.overCapacity = this.#connections.size >= this.#context.maxMqttConnections;
     this.#connections.add(connection);
     ws[CONNECTION] = connection;
     ws[SERVER] = this;

@@ -8,6 +8,10 @@ export function handleConnect(connection: MqttConnection, packet: IConnectPacket
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
   connection.version = version;
   const v5 = version === 5;
+  if (connection.overCapacity) {
+    connection.context.logger.debug({ remote: connection.remoteAddress, max: connection.context.maxMqttConnections }, 'mqtt connect refused: the listener is full');
+    return connection.refuse(v5 ? REASON.SERVER_BUSY : CONNACK_V3.SERVER_UNAVAILABLE);
+  }
   const token = packet.username ?? '';
   if (token.length === 0) return connection.refuse(v5 ? REASON.BAD_USER_NAME_OR_PASSWORD : CONNACK_V3.BAD_USERNAME_OR_PASSWORD);
   const { devices, actors, logger, maxMqttPacketBytes } = connection.context;
