@@ -6,8 +6,9 @@ const LOGGED_PER_WINDOW = 20;
 const WINDOW_MS = 60_000;
 
 /**
- * Every 500 the server answers (IOT_ERR_INTERNAL: a bug, never the client's fault) is logged at error level with
- * its stack, so that it can be found and fixed, but no peer can flood the log by provoking one again and again.
+ * Every internal error (IOT_ERR_INTERNAL, a 500: a bug, never the peer's fault), whether answered to a REST or
+ * WebSocket caller or met while serving a device, is logged at error level with its stack, so that it can be found
+ * and fixed; but no peer can flood the log by provoking one again and again.
  */
 export class InternalErrorLog {
   readonly #logger: Logger;
@@ -36,6 +37,6 @@ export class InternalErrorLog {
     }
     this.#logged++;
     const cause = rpcError.cause instanceof Error ? rpcError.cause : rpcError;
-    this.#logger.error({ ...where, err: cause }, 'internal error answered with 500');
+    this.#logger.error({ ...where, err: cause }, 'internal error');
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ActorSystem } from '../actors/system.js';
 import type { HandlerRegistry } from '../client-rpc/handler-registry.js';
+import type { InternalErrorLog } from '../internal-error-log.js';
 import type { Device, DeviceRegistry } from '../registry/device-registry.js';
 import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
 
@@ -21,6 +22,8 @@ export interface TransportContext {
   readonly maxWriteBufferBytes: number;
   /** MQTT connections open at once (TCP and WebSocket); one more has its CONNECT refused, server busy. */
   readonly maxMqttConnections: number;
+  /** Where a failure of the server's own code while serving a device goes: logged with its stack, rate-limited. */
+  readonly internalErrors: InternalErrorLog;
   readonly maxDevicesPerGateway: number;
   /** A device made here (a gateway's sub-device) is shared with the other nodes. */
   shareDevice(device: Device): void;

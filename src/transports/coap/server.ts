@@ -165,7 +165,7 @@ export class CoapServer {
     try {
       this.#dispatch(message, endpoint);
     } catch (error) {
-      this.context.logger.error({ err: error, remote: endpoint }, 'coap message handling failed');
+      this.context.internalErrors.report(error, { transport: 'coap', remote: endpoint });
     }
   }
 

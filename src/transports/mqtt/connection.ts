@@ -101,7 +101,7 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
         this.#context.logger.debug({ remote: this.remoteAddress, reason: error.message }, 'malformed mqtt packet');
         this.disconnect(REASON.MALFORMED_PACKET);
       } else {
-        this.#context.logger.error({ err: error, remote: this.remoteAddress }, 'mqtt packet handling failed');
+        this.#context.internalErrors.report(error, { transport: 'mqtt', remote: this.remoteAddress });
         this.disconnect(REASON.UNSPECIFIED_ERROR);
       }
     }
