@@ -35,7 +35,7 @@ describe('InternalErrorLog', () => {
       vi.advanceTimersByTime(60_000);
       log.report(new Error('next minute'), {});
       await vi.runAllTimersAsync();
-      expect(lines.filter((l) => l.msg === 'internal error answered with 500')).toHaveLength(21);
+      expect(lines.filter((l) => l.msg === 'internal error')).toHaveLength(21);
       expect(lines.find((l) => l.suppressed !== undefined)?.suppressed).toBe(980);
     } finally {
       vi.useRealTimers();
