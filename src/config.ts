@@ -88,7 +88,7 @@ const limitsSchema = z
     maxSubscriptionsPerConnection: z.number().int().min(1).default(100),
     maxTopicFilterBytes: z.number().int().min(16).max(65535).default(512),
     /** Bytes written to one device connection and not yet read by it: past this, calls wait in line; other writes close it as too slow. */
-    maxWriteBufferBytes: z.number().int().min(1024).default(1_048_576),
+    maxWriteBufferBytes: z.number().int().min(65_536).default(1_048_576),
     /** HTTP: headers must arrive within this, and a body within httpBodyTimeoutMs once they have; a long-poll still waits its own timeout. */
     httpHeadersTimeoutMs: z.number().int().min(100).default(15_000),
     httpBodyTimeoutMs: z.number().int().min(100).default(30_000),

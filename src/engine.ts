@@ -92,13 +92,14 @@ export class RpcEngine implements TransportContext {
     callStore: CallStore = new MemoryCallStore(),
     cluster?: ClusterOptions,
   ) {
-    this.scheduler = new DeadlineScheduler(undefined, (error) => logger.error({ err: error }, 'a deadline target failed'));
+    this.internalErrors = new InternalErrorLog(logger);
+    this.scheduler = new DeadlineScheduler(undefined, (error) => this.internalErrors.report(error, { in: 'a deadline target' }));
     this.actors = new ActorSystem({
       scheduler: this.scheduler,
       ordering: config.rpc.ordering,
       maxPendingPerDevice: config.rpc.maxPendingPerDevice,
       maxJsonDepth: config.limits.maxJsonDepth,
-      reportError: (error) => logger.error({ err: error }, 'an actor effect failed'),
+      reportError: (error) => this.internalErrors.report(error, { in: 'an actor effect' }),
     });
     this.clientRpc = new HandlerRegistry(this.scheduler, config.rpc.clientSideTimeoutMs);
     this.tokens = new TokenService(config.jwt);
@@ -144,7 +145,6 @@ export class RpcEngine implements TransportContext {
     this.maxWriteBufferBytes = config.limits.maxWriteBufferBytes;
     this.httpBodyTimeoutMs = config.limits.httpBodyTimeoutMs;
     this.maxMqttConnections = config.limits.maxMqttConnections;
-    this.internalErrors = new InternalErrorLog(logger);
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
     this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;
     this.maxDevicesPerGateway = config.limits.maxDevicesPerGateway;

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -18,6 +17,7 @@ import { RedisCallStore } from './persistence/index.js';
 import { connectRedis, type RedisClient } from './cluster/redis-connection.js';
 import { CoapServer } from './transports/coap/index.js';
 import { MqttServer } from './transports/mqtt/index.js';
+import { ConnectionGate } from './connection-gate.js';
 
 export interface RpcServerOptions {
   /** The configuration object (the same shape as the config file); validated. */
@@ -78,7 +78,7 @@ export class RpcServer {
   readonly #redis: RedisClient | undefined;
   #httpServer: Server | undefined;
   /** Accepts the HTTP listener's connections and hands them to #httpServer while under limits.maxHttpConnections. */
-  #httpGate: TcpServer | undefined;
+  #httpGate: ConnectionGate | undefined;
   #addresses: ListeningAddresses | undefined;
   #closing: Promise<void> | undefined;
 
@@ -155,22 +155,13 @@ export class RpcServer {
         );
       });
       this.#httpServer = server;
-      let open = 0;
-      const gate = createTcpServer({ noDelay: true }, (socket) => {
-        if (open >= limits.maxHttpConnections) {
-          socket.on('error', () => socket.destroy());
-          return endSocketWithError(socket, new RpcError('IOT_ERR_OVERLOADED', `${limits.maxHttpConnections} connections are open`));
-        }
-        open++;
-        socket.once('close', () => open--);
-        server.emit('connection', socket);
-      });
+      const gate = new ConnectionGate(limits.maxHttpConnections, (socket) => server.emit('connection', socket));
       this.#httpGate = gate;
       boundHttp = await new Promise<number>((resolve, reject) => {
-        gate.once('error', reject);
-        gate.listen({ port: httpPort, host, backlog: 4096 }, () => {
-          gate.off('error', reject);
-          resolve((gate.address() as { port: number }).port);
+        gate.server.once('error', reject);
+        gate.server.listen({ port: httpPort, host, backlog: 4096 }, () => {
+          gate.server.off('error', reject);
+          resolve((gate.server.address() as { port: number }).port);
         });
       });
       // node:http starts the checks behind headersTimeout and requestTimeout when it hears 'listening'; the gate listens.
@@ -189,7 +180,7 @@ export class RpcServer {
     this.#closing ??= (async () => {
       const httpServer = this.#httpServer;
       const gate = this.#httpGate;
-      const httpClosed = gate === undefined ? Promise.resolve() : new Promise<void>((resolve) => gate.close(() => resolve()));
+      const httpClosed = gate === undefined ? Promise.resolve() : new Promise<void>((resolve) => gate.server.close(() => resolve()));
       const mqttClosed = this.#mqtt.close();
       const coapClosed = this.#coap.close();
       const engineClosed = this.#engine.close();
@@ -232,6 +223,7 @@ export class RpcServer {
     if (path !== '/mqtt') {
       return endSocketWithError(socket, new RpcError('IOT_ERR_NOT_FOUND', `${path}: WebSocket endpoints are /mqtt and /api/ws`));
     }
+    this.#httpGate?.release(socket); // an MQTT connection now: the MQTT listener's cap counts it
     this.#webSockets.handleUpgrade(req, socket, head, (ws) => {
       this.#mqtt.acceptWebSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
     });

@@ -8,7 +8,8 @@ import { isFinal, type CallPage, type CallQuery, type CallStore, type Persistent
  * hash tag (`{d:<deviceId>}`) and so one slot; every command touches one slot.
  *
  *   iotrpc:call:{d:<device>}:<rpcId>      the call, as JSON
- *   iotrpc:calls:{d:<device>}             sorted set: rpcIds by createdTime
+ *   iotrpc:calls:{d:<device>}:<tenant>    sorted set: that tenant's rpcIds for the device, by createdTime (a device id
+ *                                         another tenant held before lists none of that tenant's calls)
  *   iotrpc:open:{d:<device>}              set: the device's rpcIds not in a final status
  *   iotrpc:uuid:{d:<device>}:<uuid>       requestUUID → rpcId
  *   iotrpc:rpc:<rpcId>                    rpcId → deviceId (to find a call by id alone)
@@ -59,7 +60,7 @@ export class RedisCallStore implements CallStore {
       this.#redis
         .multi()
         .set(`iotrpc:call:${tag}:${call.id}`, JSON.stringify(call))
-        .zadd(`iotrpc:calls:${tag}`, call.createdTime, call.id)
+        .zadd(listKey(call), call.createdTime, call.id)
         .sadd(`iotrpc:open:${tag}`, call.id)
         .exec(),
     );
@@ -69,7 +70,7 @@ export class RedisCallStore implements CallStore {
     const earlierId = await withTimeout(this.#redis.get(uuidKey));
     const earlier = earlierId === null ? undefined : await this.#read(call.deviceId, earlierId);
     if (earlier === undefined) return call;
-    await withTimeout(this.#redis.multi().del(`iotrpc:call:${tag}:${call.id}`).zrem(`iotrpc:calls:${tag}`, call.id).srem(`iotrpc:open:${tag}`, call.id).exec());
+    await withTimeout(this.#redis.multi().del(`iotrpc:call:${tag}:${call.id}`).zrem(listKey(call), call.id).srem(`iotrpc:open:${tag}`, call.id).exec());
     await withTimeout(this.#redis.del(`iotrpc:rpc:${call.id}`));
     await withTimeout(this.#redis.zrem(UNFINISHED, member));
     return earlier;
@@ -103,10 +104,9 @@ export class RedisCallStore implements CallStore {
   }
 
   async listByDevice(deviceId: string, query: CallQuery): Promise<CallPage> {
-    const tag = tagOf(deviceId);
     if (query.status === undefined && query.sortProperty === 'createdTime') {
       // The index is sorted by createdTime: only the page is read.
-      const key = `iotrpc:calls:${tag}`;
+      const key = listKey(query.tenantId, deviceId);
       const start = query.page * query.pageSize;
       const stop = start + query.pageSize - 1;
       const [total, pageIds] = await Promise.all([
@@ -114,12 +114,10 @@ export class RedisCallStore implements CallStore {
         withTimeout(query.sortOrder === 'ASC' ? this.#redis.zrange(key, start, stop) : this.#redis.zrevrange(key, start, stop)),
       ]);
       const totalPages = Math.ceil(total / query.pageSize);
-      const data = await this.#readMany(deviceId, pageIds);
-      // Calls of another tenant are there only if the device id was another tenant's before: then every call is read.
-      if (data.every((c) => c.tenantId === query.tenantId)) return { data, totalPages, totalElements: total, hasNext: query.page + 1 < totalPages };
+      return { data: await this.#readMany(deviceId, pageIds), totalPages, totalElements: total, hasNext: query.page + 1 < totalPages };
     }
-    const ids = await withTimeout(this.#redis.zrange(`iotrpc:calls:${tag}`, 0, -1));
-    const calls = (await this.#readMany(deviceId, ids)).filter((c) => c.tenantId === query.tenantId && (query.status === undefined || c.status === query.status));
+    const ids = await withTimeout(this.#redis.zrange(listKey(query.tenantId, deviceId), 0, -1));
+    const calls = (await this.#readMany(deviceId, ids)).filter((c) => query.status === undefined || c.status === query.status);
     const direction = query.sortOrder === 'ASC' ? 1 : -1;
     calls.sort((a, b) => direction * (a[query.sortProperty] - b[query.sortProperty]) || direction * a.id.localeCompare(b.id));
     const totalPages = Math.ceil(calls.length / query.pageSize);
@@ -171,7 +169,9 @@ export class RedisCallStore implements CallStore {
     const [deviceId, id] = splitMember(member);
     const call = await this.#read(deviceId, id);
     const tag = tagOf(deviceId);
-    await withTimeout(this.#redis.multi().del(`iotrpc:call:${tag}:${id}`).zrem(`iotrpc:calls:${tag}`, id).srem(`iotrpc:open:${tag}`, id).exec());
+    const multi = this.#redis.multi().del(`iotrpc:call:${tag}:${id}`).srem(`iotrpc:open:${tag}`, id);
+    if (call !== undefined) multi.zrem(listKey(call), id);
+    await withTimeout(multi.exec());
     if (call?.requestUUID != null) await withTimeout(this.#redis.del(`iotrpc:uuid:${tag}:${call.requestUUID}`));
     await withTimeout(this.#redis.del(`iotrpc:rpc:${id}`));
     await withTimeout(this.#redis.zrem('iotrpc:finished', member));
@@ -223,6 +223,11 @@ const PURGE_LOCK = 'iotrpc:purge-lock';
 const PURGE_LOCK_MS = 600_000;
 const PURGE_BATCH = 1000;
 const tagOf = (deviceId: string) => `{d:${deviceId}}`;
+function listKey(call: StoredCall): string;
+function listKey(tenantId: string, deviceId: string): string;
+function listKey(callOrTenant: StoredCall | string, deviceId?: string): string {
+  return typeof callOrTenant === 'string' ? `iotrpc:calls:${tagOf(deviceId!)}:${callOrTenant}` : `iotrpc:calls:${tagOf(callOrTenant.deviceId)}:${callOrTenant.tenantId}`;
+}
 const splitMember = (member: string): [string, string] => {
   const at = member.lastIndexOf('\n');
   return [member.slice(0, at), member.slice(at + 1)];

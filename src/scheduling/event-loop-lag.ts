@@ -19,9 +19,10 @@ export class EventLoopLag {
 
   start(): void {
     if (this.#timer !== undefined) return;
-    this.#due = Date.now() + SAMPLE_MS;
+    // performance.now(): a step of the wall clock (NTP) is no lag.
+    this.#due = performance.now() + SAMPLE_MS;
     this.#timer = setInterval(() => {
-      const now = Date.now();
+      const now = performance.now();
       this.#lagMs = Math.max(now - this.#due, this.#lagMs * DECAY);
       this.#due = now + SAMPLE_MS;
     }, SAMPLE_MS).unref();

@@ -89,3 +89,30 @@ describe('listing a device\'s calls from Redis, a page at a time', () => {
     }
   });
 });
+
+describe.each([
+  ['memory', () => new MemoryCallStore() as CallStore],
+  ['redis', () => RedisCallStore.connect(redis.url) as CallStore],
+])('a device id\'s calls are listed per tenant (%s store)', (_name, makeStore) => {
+  it('the calls another tenant made for the same device id are neither listed nor counted, on any page or path', async () => {
+    const store = makeStore();
+    try {
+      const device = `shared-id-${_name}`;
+      const base = Date.now() - 60_000;
+      const mine = Array.from({ length: 3 }, (_, i) => ({ ...storedCall(device, 'QUEUED', base + i * 1000), createdTime: base + i * 1000 }));
+      const theirs = Array.from({ length: 4 }, (_, i) => ({ ...storedCall(device, 'FAILED', base + 500 + i * 1000), createdTime: base + 500 + i * 1000, tenantId: 'other' }));
+      for (const call of [...mine, ...theirs]) await store.insert(call);
+      for (const query of [
+        { sortProperty: 'createdTime' as const, status: undefined },
+        { sortProperty: 'expirationTime' as const, status: undefined },
+        { sortProperty: 'createdTime' as const, status: 'QUEUED' as const },
+      ]) {
+        const pages = await Promise.all([0, 1, 2, 3, 4].map((page) => store.listByDevice(device, { tenantId: 't', pageSize: 2, page, sortOrder: 'ASC', ...query })));
+        expect(pages.flatMap((p) => p.data.map((c) => c.id)).sort()).toEqual(mine.map((c) => c.id).sort());
+        for (const page of pages) expect(page).toMatchObject({ totalElements: 3, totalPages: 2 });
+      }
+    } finally {
+      await store.close?.();
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, USERS, type TestServer } from '../support/server.js';
+import { connectDevice, startTestServer, USERS, type TestServer } from '../support/server.js';
 
 // Issue 9, findings 5 and 8: a request whose declared body never arrived stayed open forever, header trickles were
 // cut only after 61 s, and the HTTP listener took every connection offered (1,500 slow ones).
@@ -65,5 +65,32 @@ describe('HTTP: slow peers are cut, and connections per listener are capped', ()
     for (const socket of held) socket.destroy();
     await Promise.all(held.map((socket) => socket.ended));
     await expect.poll(async () => (await fetch(`${t.httpUrl}/api/v1/TOKEN_PLAIN/rpc?timeout=10`)).status).toBe(408);
+  });
+
+  it('peers the server cut that never close their side do not keep their slots', async () => {
+    const small = await startTestServer({ limits: { maxHttpConnections: 2, httpHeadersTimeoutMs: 1000 } });
+    try {
+      const smallPort = Number(new URL(small.httpUrl).port);
+      // Two peers that send nothing and never close their side, not even after the server's FIN.
+      const silent = [0, 1].map(() => {
+        const socket = connect({ port: smallPort, host: '127.0.0.1', allowHalfOpen: true });
+        socket.on('error', () => {});
+        socket.on('data', () => {});
+        return socket;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const res = await small.post('/api/auth/login', { username: USERS.tenant.email, password: USERS.tenant.password });
+      expect(res.status).toBe(200);
+      for (const socket of silent) socket.destroy();
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('MQTT over WebSocket connections are the MQTT listener\'s to count, not the HTTP cap\'s', async () => {
+    const devices = [];
+    for (let i = 0; i < 25; i++) devices.push(await connectDevice(t.wsUrl, 'TOKEN_PLAIN', { protocolVersion: 4, clientId: `ws-${i}` }));
+    expect((await fetch(`${t.httpUrl}/api/v1/TOKEN_PLAIN/rpc?timeout=10`)).status).toBe(408);
+    for (const device of devices) device.end(true);
   });
 });

@@ -115,4 +115,37 @@ describe('what one MQTT peer can make the server hold is bounded', () => {
       expect(logLines.some((line) => line.level === 20 && line.msg.includes('without a topic filter'))).toBe(true);
     }
   });
+
+  it('a device that reads, if slowly, is never closed: its calls wait for it and it gets every one', async () => {
+    // The default mark (1 MiB): requests stop at half of it, so the acks this device's replies need still fit.
+    const reading = createRpcServer({ config: testConfig(), host: '127.0.0.1', httpPort: null, mqttPort: 0, coapPort: null, logger: false });
+    const { mqttPort: port } = (await reading.listen()) as { mqttPort: number };
+    const device = await RawMqttClient.connected(port, 'TOKEN_A', 4);
+    device.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'v1/devices/me/rpc/request/+', qos: 1 }] });
+    await device.next('suback');
+    let replies = 0;
+    const answer = setInterval(() => {
+      for (const packet of device.packets.splice(0)) {
+        if (packet.cmd !== 'publish') continue;
+        device.send({ cmd: 'puback', messageId: packet.messageId! });
+        device.send({ cmd: 'publish', topic: packet.topic.replace('request', 'response'), payload: '{"ok":true}', qos: 1, messageId: (++replies % 60_000) + 1, dup: false, retain: false });
+      }
+    }, 5);
+    // It reads in short bursts: about 2 ms in every 20.
+    device.socket.pause();
+    const reader = setInterval(() => {
+      device.socket.resume();
+      setTimeout(() => device.socket.pause(), 2);
+    }, 20);
+    const big = { blob: 'x'.repeat(20_000) };
+    const outcomes = await Promise.all(
+      Array.from({ length: 900 }, () => reading.call('dev-a', { method: 'chunk', params: big, timeout: 20_000 }).then(() => 'ok', (e: { code: string }) => e.code)),
+    );
+    clearInterval(reader);
+    clearInterval(answer);
+    expect(new Set(outcomes)).toEqual(new Set(['ok']));
+    expect(device.closed).toBe(false);
+    device.end();
+    await reading.close();
+  });
 });

@@ -15,6 +15,9 @@ export type InflightRequest = number | { readonly deviceId: string; readonly req
 
 const UNACCEPTABLE_PROTOCOL_CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x01]);
 
+/** How long a peer closed as too slow has to read its last bytes before its socket is destroyed. */
+const TOO_SLOW_GRACE_MS = 2000;
+
 /** A socket that has not sent CONNECT within this time is closed. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -183,11 +186,14 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     return this.#wire.write(encodePacket(packet, this.version));
   }
 
+  /** Queued behind what the peer has not read: a peer that starts reading again gets its DISCONNECT 0x97, one that does not is cut. */
   #tooSlow(): void {
     this.#context.logger.debug({ device: this.device?.id, remote: this.remoteAddress, buffered: this.#wire.buffered }, 'mqtt peer too slow: it does not read what it is sent');
     if (this.version === 5 && this.device !== null) this.#wire.write(encodePacket({ cmd: 'disconnect', reasonCode: REASON.QUOTA_EXCEEDED }, 5));
     this.#release();
-    this.#wire.destroy();
+    this.#wire.end();
+    const wire = this.#wire;
+    setTimeout(() => wire.destroy(), TOO_SLOW_GRACE_MS).unref();
   }
 
   /** Ends the connection; MQTT 5 peers first get a DISCONNECT with the reason ([MQTT-4.13.1]). */
@@ -257,12 +263,14 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   #publishRequest(packet: Packet & { cmd: 'publish' }, inflightEntry: InflightRequest): DeliveryResult {
     const qos = packet.qos;
     // A peer that does not read: the call waits in line (and ends with its honest error at its deadline) instead of
-    // being buffered here and called delivered. Its queue moves again once the peer has read.
+    // being buffered here and called delivered. Requests stop at half the mark, so that the acks and answers a device
+    // that does read needs still fit under it (send() closes past the whole mark). The queue moves again once the
+    // peer has read what it was sent.
     const mark = this.#context.maxWriteBufferBytes;
-    if (this.#wire.buffered >= mark) {
+    if (this.#wire.buffered >= mark / 2) {
       if (!this.#awaitingDrain) {
         this.#awaitingDrain = true;
-        this.#wire.onceBelow(mark / 2, this.#drained);
+        this.#wire.onceBelow(mark / 4, this.#drained);
       }
       return 'failed';
     }

@@ -22,7 +22,7 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
   switch (topic.kind) {
     case 'rpc-response':
       // MQTT 5: Correlation Data, when the device sends it back, must be the call's own.
-      if (!actors.reply(device.id, topic.id, packet.payload as Buffer, packet.properties?.correlationData?.toString('latin1'))) {
+      if (!actors.reply(device.id, topic.id, packet.payload as Buffer, packet.properties?.correlationData?.toString('utf8'))) {
         logger.debug({ device: device.id, requestId: topic.id }, 'reply to no pending call (orphan)');
         reasonCode = REASON.NO_MATCHING_SUBSCRIBERS;
       }
