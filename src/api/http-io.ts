@@ -88,6 +88,10 @@ export function sendEmpty(res: ServerResponse, status: number): void {
 
 /** The same answer written on a bare socket (a request node:http could not parse, a refused upgrade), which then closes. */
 export function endSocketWithError(socket: Duplex, error: RpcError): void {
+  // A socket node:http has already ended (a 413 with connection: close, and an upgrade pipelined behind it) takes no
+  // more writes; and a write that fails must not become an unhandled 'error' that ends the process.
+  if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
+  if (!socket.writable) return void socket.destroy();
   const body = JSON.stringify(error.toBody());
   const retryAfter = error.code === 'IOT_ERR_OVERLOADED' ? 'retry-after: 1\r\n' : '';
   socket.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\ncontent-type: application/json\r\nconnection: close\r\n${retryAfter}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
