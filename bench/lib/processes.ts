@@ -8,6 +8,8 @@ export interface BenchProcess {
   readonly name: string;
   readonly pid: number;
   readonly ready: Record<string, unknown>;
+  /** Once the process has exited: how (`code 1`, `signal SIGKILL`); undefined while it runs. */
+  readonly exit: string | undefined;
   request<T = unknown>(command: Record<string, unknown>, timeoutMs?: number): Promise<T>;
   stop(): Promise<void>;
 }
@@ -23,20 +25,46 @@ process.once('exit', killAll);
  * a raised descriptor limit) and waits for its `{ready}` message. With
  * BENCH_CPU_PROF=<dir> each process writes a V8 CPU profile there.
  */
-export async function startProcess(script: string, args: string[], options: { heapMb?: number; readyTimeoutMs?: number } = {}): Promise<BenchProcess> {
+export interface StartOptions {
+  heapMb?: number;
+  readyTimeoutMs?: number;
+  /** Given, the child's stderr is read here line by line instead of going to the runner's stderr. */
+  onStderrLine?: (line: string) => void;
+  /** Added to the child's environment. */
+  env?: Record<string, string>;
+}
+
+export async function startProcess(script: string, args: string[], options: StartOptions = {}): Promise<BenchProcess> {
   const file = fileURLToPath(new URL(`../processes/${script}.ts`, import.meta.url));
   const profileDir = process.env.BENCH_CPU_PROF;
   const profile = profileDir === undefined || profileDir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${script}`];
   const nodeArgs = ['--import', 'tsx', '--expose-gc', `--max-old-space-size=${options.heapMb ?? 4096}`, ...profile, file, ...args];
   const child = spawn('bash', ['-c', `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`, process.execPath, ...nodeArgs], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'inherit', options.onStderrLine === undefined ? 'inherit' : 'pipe', 'ipc'],
+    env: options.env === undefined ? process.env : { ...process.env, ...options.env },
   });
   live.add(child);
+  const onLine = options.onStderrLine;
+  if (onLine !== undefined) {
+    let partial = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (text: string) => {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) onLine(line);
+    });
+    child.stderr!.on('end', () => {
+      if (partial !== '') onLine(partial);
+      partial = '';
+    });
+  }
   let nextId = 1;
   const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let exited = false;
+  let exit: string | undefined;
   child.on('exit', (code, signal) => {
     exited = true;
+    exit = code !== null ? `code ${code}` : `signal ${signal}`;
     live.delete(child);
     for (const pending of waiting.values()) pending.reject(new Error(`${script} exited (${code ?? signal}) before answering`));
     waiting.clear();
@@ -87,6 +115,9 @@ export async function startProcess(script: string, args: string[], options: { he
     name: script,
     pid: child.pid!,
     ready,
+    get exit() {
+      return exit;
+    },
     request,
     async stop() {
       if (exited) return;

@@ -17,6 +17,8 @@ export interface ScenarioReport {
   settings: Record<string, unknown>;
   figures: Record<string, unknown>;
   rows: Row[];
+  /** Why the scenario failed (fuzz: the server died, a call failed, RSS stayed up); written with the report, then the runner exits 1. */
+  failures?: string[];
 }
 
 export function machine() {
@@ -39,6 +41,9 @@ export function commit(): string {
   }
 }
 
+/** Table cells hold no pipes or line breaks. */
+const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
 export function markdown(report: ScenarioReport, meta: { date: string; commit: string; machine: ReturnType<typeof machine> }): string {
   const lines = [
     `## ${report.scenario} — ${meta.date}, commit ${meta.commit}`,
@@ -49,8 +54,9 @@ export function markdown(report: ScenarioReport, meta: { date: string; commit: s
     '',
     '| figure | value | target | | includes |',
     '|---|---|---|---|---|',
-    ...report.rows.map((r) => `| ${r.figure} | ${r.value} | ${r.target ?? ''} | ${r.verdict ?? ''} | ${r.includes} |`),
+    ...report.rows.map((r) => `| ${r.figure} | ${r.value} | ${r.target ?? ''} | ${r.verdict ?? ''} | ${cell(r.includes)} |`),
     '',
+    ...(report.failures === undefined || report.failures.length === 0 ? [] : ['**Failed:**', '', ...report.failures.map((f) => `- ${f}`), '']),
   ];
   return lines.join('\n');
 }

@@ -12,7 +12,8 @@ const simulator = new DeviceSimulator({
   tokenPrefix: TOKEN_PREFIX,
   topicLayout: argument('layout', 'thingsboard') as 'thingsboard' | 'per-device',
   answer: argument('idle', 'false') !== 'true',
-  qos: 1,
+  qos: Number(argument('qos', '1')) as 0 | 1,
+  protocolVersion: Number(argument('protocol-version', '4')) as 4 | 5,
   sourceAddresses: sourceAddresses === '' ? undefined : sourceAddresses.split(','),
   keepaliveSeconds: 600,
 });

@@ -1,3 +1,5 @@
+import type { FuzzProtocol } from '../lib/fuzz-inputs/index.js';
+
 export interface BenchSettings {
   devices: number;
   concurrency: number;
@@ -13,6 +15,22 @@ export interface BenchSettings {
   transport: DeviceTransport;
   /** recovery: persistent calls to recover. */
   calls: number;
+  /** fuzz: the protocol to fuzz, or all four in turn. */
+  protocol: FuzzProtocol | 'all';
+  /** fuzz: inputs per protocol. */
+  count: number;
+  /** fuzz: the PRNG seed; random (and printed) when not given. */
+  seed?: number;
+  /** fuzz: connections (or UDP endpoints) open at a time. */
+  connections: number;
+  /** fuzz: how far above its RSS before the fuzz the server may stay after it, in MiB. */
+  rssBoundMiB: number;
+  /** fuzz: the hard time limit of one protocol's fuzz, in seconds. */
+  maxSeconds: number;
+  /** soak: how long, in minutes. */
+  minutes: number;
+  /** peer-bounds: each attack's size as a fraction of issue 9's (3,000 calls, 20,000 answers, 3,000 filters, 2,000 stored calls). */
+  scale: number;
 }
 
 export type DeviceTransport = 'mqtt' | 'coap' | 'http';

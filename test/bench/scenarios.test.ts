@@ -21,8 +21,8 @@ interface Result {
   rows: Array<{ figure: string; value: unknown; includes: string }>;
 }
 
-async function bench(scenario: string, extra: string[] = [], reportedAs = scenario): Promise<Result> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--expose-gc', 'bench/run.ts', scenario, ...TINY, ...extra], { cwd: root, timeout: 120_000 });
+async function bench(scenario: string, extra: string[] = [], reportedAs = scenario, timeoutMs = 120_000): Promise<Result> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--expose-gc', 'bench/run.ts', scenario, ...TINY, ...extra], { cwd: root, timeout: timeoutMs });
   const written = /written: (\S+\.json)/.exec(stdout);
   expect(written, stdout).not.toBeNull();
   const result = JSON.parse(readFileSync(written![1]!, 'utf8')) as Result;
@@ -114,8 +114,58 @@ describe.concurrent('bench scenarios at a tiny size', () => {
     expect(readdirSync(out).filter((f) => f.endsWith('.json')).length).toBeGreaterThan(0);
   });
 
+  it('fuzz: each protocol for a few hundred inputs; the server stays up, still calls, and its RSS comes back down', { timeout: 300_000 }, async () => {
+    const result = await bench('fuzz', ['--protocol', 'all', '--count', '300', '--seed', '12345', '--max-seconds', '60'], 'fuzz', 280_000);
+    expect(result.figures.seed).toBe(12345);
+    type Run = {
+      protocol: string;
+      stats: { inputs: number; inputsPerSecond: number; sessions: number; answers: Record<string, number>; outcomes: Record<string, number> };
+      serverExit?: string;
+      echoCall: string;
+      freshDeviceCall: string;
+      rss: { beforeBytes: number; peakBytes: number; afterBytes: number; withinBound: boolean };
+      failures: string[];
+    };
+    const runs = result.figures.runs as Run[];
+    expect(runs.map((r) => r.protocol)).toEqual(['mqtt', 'coap', 'http', 'ws']);
+    for (const r of runs) {
+      expect(r.stats.inputs, r.protocol).toBeGreaterThan(100);
+      expect(r.stats.inputsPerSecond, r.protocol).toBeGreaterThan(0);
+      expect(Object.keys(r.stats.answers).length, r.protocol).toBeGreaterThan(0);
+      expect(r.stats.outcomes.refused, r.protocol).toBe(0);
+      expect(r.serverExit, r.protocol).toBeUndefined();
+      expect(r.echoCall, r.protocol).toBe('ok');
+      expect(r.freshDeviceCall, r.protocol).toBe('ok');
+      expect(r.rss.peakBytes, r.protocol).toBeGreaterThanOrEqual(r.rss.beforeBytes);
+      expect(r.rss.withinBound, r.protocol).toBe(true);
+      expect(r.failures, r.protocol).toEqual([]);
+    }
+  });
+
+  it('soak: mixed traffic and churn against one server, sampled, with slopes', { timeout: 180_000 }, async () => {
+    const result = await bench('soak', ['--minutes', '0.2', '--rate', '100'], 'soak', 170_000);
+    const samples = result.figures.samples as Array<{ t: number; rssMiB: number; heapMiB: number; callsPerSecond: number; p99Ms: number }>;
+    expect(samples.length).toBeGreaterThanOrEqual(4);
+    for (const sample of samples) {
+      expect(sample.rssMiB).toBeGreaterThan(0);
+      expect(sample.heapMiB).toBeGreaterThan(0);
+      expect(sample.callsPerSecond).toBeGreaterThan(0);
+    }
+    const slopes = result.figures.slopes as Record<string, number>;
+    for (const name of ['rssMiBPerHour', 'heapMiBPerHour', 'p99MsPerHour', 'restP99MsPerHour']) expect(Number.isFinite(slopes[name]), name).toBe(true);
+    const totals = result.figures.totals as { libraryCalls: number; restCalls: number; failedCalls: number; persistentStatuses: Record<string, number>; churn: { cycled: number } };
+    expect(totals.libraryCalls).toBeGreaterThan(0);
+    expect(totals.restCalls).toBeGreaterThan(0);
+    expect(totals.failedCalls).toBe(0);
+    expect(totals.persistentStatuses.SUCCESSFUL).toBeGreaterThan(0);
+    expect(totals.churn.cycled).toBeGreaterThan(0);
+    expect(result.figures.serverExit).toBeUndefined();
+  });
+
   it('an unknown scenario or a bad option is refused with the usage', async () => {
     await expect(run(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'nope'], { cwd: root })).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('unknown scenario "nope"') });
     await expect(run(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'rpc-mqtt', '--devices', 'many'], { cwd: root })).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--devices must be a positive number') });
+    await expect(run(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'fuzz', '--protocol', 'smtp'], { cwd: root })).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--protocol must be one of mqtt, coap, http, ws or all') });
+    await expect(run(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'fuzz', '--seed', '1.5'], { cwd: root })).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--seed must be a whole number') });
   });
 });
