@@ -97,7 +97,14 @@ export async function peerBounds(s: BenchSettings): Promise<ScenarioReport> {
         if (i % 200 === 0) await sleep(2);
       }
       await sleep(1000);
-      return { outcome: `${sent} sent; connection ${device.closed ? 'closed by the server' : 'still open'}`, leave: () => void device.socket.destroy() };
+      const rssWhilePaused = await server.request<{ rssBytes: number }>({ type: 'memory' });
+      // Only a socket that reads can see its end.
+      device.socket.resume();
+      await sleep(3000);
+      return {
+        outcome: `${sent} sent; RSS while it read nothing ${mib(rssWhilePaused.rssBytes)} MiB; connection ${device.closed ? 'closed by the server' : 'still open'}`,
+        leave: () => void device.socket.destroy(),
+      };
     }),
   );
 
