@@ -40,7 +40,7 @@ export class CallRecord implements DeadlineTarget, OutgoingRequest {
   /** The request has gone out at least once: a reply to it may come, even after it went back in line. */
   everSent = false;
   /** Ids of earlier attempts of the same call (a persistent call re-sent): a late reply to one of them answers this call. */
-  aliases: readonly number[] | undefined;
+  earlierIds: readonly number[] | undefined;
   #correlation: string | undefined;
 
   constructor(

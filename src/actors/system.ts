@@ -180,7 +180,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         request.correlation,
       );
       entry.calls.set(record.id, record);
-      if (request.earlierRequestIds !== undefined) this.#addAliases(entry, record, request.earlierRequestIds);
+      if (request.earlierRequestIds !== undefined) this.#holdEarlierIds(entry, record, request.earlierRequestIds);
       if (record.requestUUID !== undefined) this.#byUUID.set(uuidKey(deviceId, record.requestUUID), { record, joiners: [] });
       record.deadlineKey = this.#options.scheduler.schedule(record.deadline, record);
       if (signal !== undefined) {
@@ -456,10 +456,10 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   }
 
   /** Earlier attempts' ids answer this call too, unless another call holds one. */
-  #addAliases(entry: DeviceEntry, record: CallRecord, ids: readonly number[]): void {
+  #holdEarlierIds(entry: DeviceEntry, record: CallRecord, ids: readonly number[]): void {
     const free = ids.filter((id) => entry.callFor(id) === undefined);
     if (free.length === 0) return;
-    record.aliases = free;
+    record.earlierIds = free;
     entry.earlierIds ??= new Map();
     for (const id of free) entry.earlierIds.set(id, record);
   }
@@ -508,8 +508,8 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     record.detachAbort?.();
     this.#setPhase(record, 'done');
     entry.calls.delete(record.id);
-    if (record.aliases !== undefined) {
-      for (const id of record.aliases) entry.earlierIds!.delete(id);
+    if (record.earlierIds !== undefined) {
+      for (const id of record.earlierIds) entry.earlierIds!.delete(id);
       if (entry.earlierIds!.size === 0) entry.earlierIds = null;
     }
     if (phaseBefore === 'queued') {
