@@ -28,7 +28,9 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
       }
       break;
     case 'rpc-request':
-      void answerClientCall(connection, packet, topic.style, topic.id);
+      answerClientCall(connection, packet, topic.style, topic.id).catch((error: unknown) =>
+        connection.context.internalErrors.report(error, { transport: 'mqtt', remote: connection.remoteAddress }),
+      );
       break;
     case 'other':
       logger.debug({ device: device.id, topic: packet.topic }, 'publish to a topic this server does not serve');
@@ -64,7 +66,8 @@ async function answerClientCall(connection: MqttConnection, packet: IPublishPack
     payload = await connection.context.clientRpc.invokeAsJson(device, method, params);
   }
   const responseTopic = packet.properties?.responseTopic;
-  const useResponseTopic = connection.version === 5 && responseTopic !== undefined && isValidTopicFilter(responseTopic) && !hasWildcard(responseTopic);
+  // mqtt-packet gives null for a Response Topic it could not read as UTF-8.
+  const useResponseTopic = connection.version === 5 && typeof responseTopic === 'string' && isValidTopicFilter(responseTopic) && !hasWildcard(responseTopic);
   const correlationData = packet.properties?.correlationData;
   connection.send({
     cmd: 'publish',
