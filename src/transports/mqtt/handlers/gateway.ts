@@ -111,9 +111,12 @@ function gatewayRpc(connection: MqttConnection, name: string, message: { id?: un
   // A sub-device's client-side call: answered on v1/gateway/rpc with the same id.
   const device = devices.get(subDevice.deviceId)!;
   const id = JSON.stringify(data.id ?? null) ?? 'null';
-  void clientRpc.invokeAsJson(device, data.method, data.params).then((answer) => {
-    const payload = `{"device":${JSON.stringify(name)},"id":${id},"data":${answer}}`;
-    connection.send({ cmd: 'publish', topic: GATEWAY_TOPICS.rpc, payload, qos: 0, dup: false, retain: false });
-  });
+  clientRpc
+    .invokeAsJson(device, data.method, data.params)
+    .then((answer) => {
+      const payload = `{"device":${JSON.stringify(name)},"id":${id},"data":${answer}}`;
+      connection.send({ cmd: 'publish', topic: GATEWAY_TOPICS.rpc, payload, qos: 0, dup: false, retain: false });
+    })
+    .catch((error: unknown) => connection.context.internalErrors.report(error, { transport: 'mqtt', remote: connection.remoteAddress }));
   return REASON.SUCCESS;
 }
