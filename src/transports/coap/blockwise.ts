@@ -56,9 +56,9 @@ export type Block1Result =
   | { kind: 'too-large'; limit: number };
 
 const LIFETIME_MS = 247_000;
-/** Bounds memory: at most this many uploads and this many large answers kept (64 KiB each at most). */
-const MAX_ASSEMBLIES = 1000;
-const MAX_REPRESENTATIONS = 1000;
+/** Bounds memory: at most this many uploads (64 KiB each at most: 16 MiB) and this many resources with large answers kept (4 each: 64 MiB). */
+const MAX_ASSEMBLIES = 256;
+const MAX_REPRESENTATIONS = 256;
 /** Large answers kept per endpoint and resource: a newer notification does not replace one still being fetched. */
 const REPRESENTATIONS_PER_RESOURCE = 4;
 
