@@ -20,8 +20,8 @@ export class ExchangeCache {
   #bytes = 0;
 
   constructor(
-    readonly maxEntries = 50_000,
-    readonly maxBytes = 16 * 1024 * 1024,
+    readonly maxEntries = 20_000,
+    readonly maxBytes = 8 * 1024 * 1024,
   ) {}
 
   get size(): number {
