@@ -45,8 +45,12 @@ export class CoapServer {
   readonly #exchanges = new ExchangeCache();
   readonly blockwise = new BlockwiseStore();
   readonly #observations = new Map<string, CoapObservation>();
-  /** By endpoint and message id, like the sender's outstanding messages. */
-  readonly #notifications = new Map<string, CoapObservation>();
+  /**
+   * By endpoint and message id, like the sender's outstanding messages: the observation each notification belongs to,
+   * by its key and token rather than the object, so that an ended observation is not kept alive by its notifications
+   * (NON ones are never acknowledged; a 1,000,000-datagram fuzz left thousands of ended observations held here).
+   */
+  readonly #notifications = new Map<string, { readonly key: string; readonly token: Buffer }>();
   readonly #sockets: Socket[] = [];
   #messageId = Math.floor(Math.random() * 0x10000);
   /** Forgets answered exchanges and stored blocks past their lifetime. */
@@ -145,7 +149,7 @@ export class CoapServer {
 
   trackNotification(key: string, observation: CoapObservation): void {
     if (this.#notifications.size >= MAX_TRACKED_NOTIFICATIONS) this.#notifications.delete(this.#notifications.keys().next().value!);
-    this.#notifications.set(key, observation);
+    this.#notifications.set(key, { key: observation.key, token: observation.token });
   }
 
   // ── the message layer ─────────────────────────────────────────────────────
@@ -173,11 +177,12 @@ export class CoapServer {
     if (message.type === 'ACK' || message.type === 'RST') {
       const messageKeyOf = messageKey(endpoint, message.messageId);
       const settled = this.sender.settle(messageKeyOf, message.type === 'RST');
-      const observation = this.#notifications.get(messageKeyOf);
-      if (observation !== undefined) {
+      const tracked = this.#notifications.get(messageKeyOf);
+      if (tracked !== undefined) {
         this.#notifications.delete(messageKeyOf);
-        // RFC 7641 §3.6: a Reset to a notification cancels the observation.
-        if (message.type === 'RST' && !settled) observation.end();
+        // RFC 7641 §3.6: a Reset to a notification cancels the observation (the one it was sent for, not a newer one).
+        const observation = this.#observations.get(tracked.key);
+        if (message.type === 'RST' && !settled && observation?.token.equals(tracked.token) === true) observation.end();
       }
       return;
     }
