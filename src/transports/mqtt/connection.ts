@@ -104,10 +104,15 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
         this.#context.logger.debug({ remote: this.remoteAddress, reason: error.message }, 'malformed mqtt packet');
         this.disconnect(REASON.MALFORMED_PACKET);
       } else {
-        this.#context.internalErrors.report(error, { transport: 'mqtt', remote: this.remoteAddress });
+        this.reportFailure(error);
         this.disconnect(REASON.UNSPECIFIED_ERROR);
       }
     }
+  }
+
+  /** A failure of the server's own code while serving this connection (a bug): logged with its stack, rate-limited. */
+  reportFailure(error: unknown): void {
+    this.#context.internalErrors.report(error, { transport: 'mqtt', remote: this.remoteAddress });
   }
 
   readonly #onFrame = (frame: Buffer): boolean => {

@@ -117,6 +117,6 @@ function gatewayRpc(connection: MqttConnection, name: string, message: { id?: un
       const payload = `{"device":${JSON.stringify(name)},"id":${id},"data":${answer}}`;
       connection.send({ cmd: 'publish', topic: GATEWAY_TOPICS.rpc, payload, qos: 0, dup: false, retain: false });
     })
-    .catch((error: unknown) => connection.context.internalErrors.report(error, { transport: 'mqtt', remote: connection.remoteAddress }));
+    .catch((error: unknown) => connection.reportFailure(error));
   return REASON.SUCCESS;
 }

@@ -28,9 +28,7 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
       }
       break;
     case 'rpc-request':
-      answerClientCall(connection, packet, topic.style, topic.id).catch((error: unknown) =>
-        connection.context.internalErrors.report(error, { transport: 'mqtt', remote: connection.remoteAddress }),
-      );
+      answerClientCall(connection, packet, topic.style, topic.id).catch((error: unknown) => connection.reportFailure(error));
       break;
     case 'other':
       logger.debug({ device: device.id, topic: packet.topic }, 'publish to a topic this server does not serve');
