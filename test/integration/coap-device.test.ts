@@ -165,6 +165,20 @@ describe('CoAP device API', () => {
     expect(seen[0]!.method).toBe('unheard');
   });
 
+  it('an observation taken over stops retransmitting its unacknowledged notification; the call goes to the new one', async () => {
+    const old = await RawCoap.open(t.coapPort);
+    cleanups.push(() => old.close());
+    old.send({ confirmable: true, code: 'GET', messageId: 210, token: Buffer.from([9]), options: [{ name: 'Observe', value: Buffer.alloc(0) }, ...uriPath('/api/v1/TOKEN_PLAIN/rpc')] });
+    await old.next((p) => p.messageId === 210);
+    const call = t.server.call('dev-plain', { method: 'moved', timeout: 5000 });
+    const first = await old.next((p) => p.code === '2.05' && p.confirmable);
+    const seen = await observe('TOKEN_PLAIN', (n) => ({ answered: n.method }));
+    await expect(call).resolves.toEqual({ answered: 'moved' });
+    expect(seen.map((n) => n.method)).toEqual(['moved']);
+    // The first retransmission would come after 100-150 ms (ackTimeoutMs 100, factor 1.5); none comes.
+    await expect(old.next((p) => p.messageId === first.messageId, 600)).rejects.toThrow('no matching CoAP message');
+  });
+
   it('Observe: 1 deregisters', async () => {
     const raw = await RawCoap.open(t.coapPort);
     cleanups.push(() => raw.close());

@@ -18,8 +18,8 @@ export class CoapObservation implements SessionLink {
   readonly transport = 'coap';
   #sequence = 0;
   #open = true;
-  /** RFC 7641 §4.5.2: one CON notification in flight at a time; the next waits for its ACK. */
-  #awaitingAck = false;
+  /** RFC 7641 §4.5.2: one CON notification in flight at a time (its message key); the next waits for its ACK. */
+  #awaitingAck: string | undefined;
   /** RFC 7641 §4.5: a NON observer still gets a CON at least once a day, to learn whether it is there. */
   #lastConfirmedAt = Date.now();
 
@@ -55,7 +55,7 @@ export class CoapObservation implements SessionLink {
   }
 
   deliver(request: OutgoingRequest): DeliveryResult {
-    if (!this.#open || this.#awaitingAck) return 'failed';
+    if (!this.#open || this.#awaitingAck !== undefined) return 'failed';
     const confirmable = this.confirmable || Date.now() - this.#lastConfirmedAt > LIVENESS_CHECK_MS;
     const messageId = this.server.nextMessageId(this.endpoint);
     const key = messageKey(this.endpoint, messageId);
@@ -73,15 +73,15 @@ export class CoapObservation implements SessionLink {
       this.server.send(bytes, this.endpoint);
       return 'delivered';
     }
-    this.#awaitingAck = true;
+    this.#awaitingAck = key;
     this.server.sender.send(key, bytes, (b) => this.server.send(b, this.endpoint), {
       acknowledged: () => {
-        this.#awaitingAck = false;
+        this.#awaitingAck = undefined;
         this.#lastConfirmedAt = Date.now();
         this.server.context.actors.acknowledge(this.deviceId, request.id);
       },
       failed: () => {
-        this.#awaitingAck = false;
+        this.#awaitingAck = undefined;
         this.end();
       },
     });
@@ -91,6 +91,7 @@ export class CoapObservation implements SessionLink {
   /** The actor system let go of this session (another session took over, the device was deleted, shutdown). */
   close(_reason: CloseReason): void {
     this.#open = false;
+    this.#withdrawNotification();
     this.server.forget(this);
   }
 
@@ -98,7 +99,18 @@ export class CoapObservation implements SessionLink {
   end(): void {
     if (!this.#open) return;
     this.#open = false;
+    this.#withdrawNotification();
     this.server.forget(this);
     this.server.context.actors.detach(this.deviceId, this);
+  }
+
+  /**
+   * An ended session's notification is not retransmitted: its call went back in line (or failed) when the session
+   * ended, and retransmitting would keep the call and this observation alive for up to MAX_TRANSMIT_WAIT (93 s).
+   */
+  #withdrawNotification(): void {
+    if (this.#awaitingAck === undefined) return;
+    this.server.sender.withdraw(this.#awaitingAck);
+    this.#awaitingAck = undefined;
   }
 }

@@ -74,6 +74,14 @@ export class ReliableSender {
     return true;
   }
 
+  /** Stops retransmitting a message whose content no longer matters (its observation ended); a later ACK or RST for it matches nothing. */
+  withdraw(key: string): void {
+    const entry = this.#outstanding.get(key);
+    if (entry === undefined) return;
+    this.#outstanding.delete(key);
+    this.scheduler.cancel(entry.deadlineKey, entry);
+  }
+
   retransmit(entry: Outstanding): void {
     if (this.#outstanding.get(entry.key) !== entry) return;
     if (entry.attempts >= this.parameters.maxRetransmit) {
