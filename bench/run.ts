@@ -58,6 +58,7 @@ Options:
   --connections N    fuzz: connections (UDP endpoints) open at a time (default 50)
   --rss-bound MiB    fuzz: how far above its RSS before the fuzz the server may stay (default 64)
   --max-seconds S    fuzz: hard time limit per protocol (default 300)
+  --settle-seconds S fuzz: idle time before memory is read after the fuzz (default 5; CoAP holds answers 247 s)
   --minutes M        soak: duration (default 30)
   --scale F          peer-bounds: size of each attack as a fraction of issue 9's (default 1)
   --out DIR          results folder (default bench/results)`;
@@ -91,6 +92,7 @@ const { values, positionals } = parseArgs({
     connections: { type: 'string' },
     'rss-bound': { type: 'string' },
     'max-seconds': { type: 'string' },
+    'settle-seconds': { type: 'string' },
     minutes: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -138,6 +140,7 @@ const settings: BenchSettings = {
   connections: Math.round(number('connections', values.connections, 50)),
   rssBoundMiB: number('rss-bound', values['rss-bound'], 64),
   maxSeconds: number('max-seconds', values['max-seconds'], 300),
+  settleSeconds: number('settle-seconds', values['settle-seconds'], 5),
   minutes: number('minutes', values.minutes, 30),
   scale: number('scale', values.scale, 1),
 };

@@ -23,8 +23,6 @@ import { describeCrash, describeProblem, triage, type Finding } from './fuzz-tri
 import type { WindowSample } from '../lib/window-stats.js';
 import type { BenchSettings } from './settings.js';
 
-/** Time for the server to let go of what the fuzz left (closed sockets, timers) before RSS is read after two GCs. */
-const SETTLE_MS = 5000;
 const PROBE_TIMEOUT_MS = 1000;
 const CHECK_CALL_TIMEOUT_MS = 10_000;
 /**
@@ -116,7 +114,7 @@ async function fuzzProtocol(protocol: FuzzProtocol, seed: number, s: BenchSettin
     problemTimes.push(...log.errorTimes);
     if (server.exit === undefined) {
       try {
-        await sleep(SETTLE_MS);
+        await sleep(s.settleSeconds * 1000);
         memoryAfter = await server.request<Memory>({ type: 'memory' });
         echoCall = await checkCall(() => server.request({ type: 'call', deviceId: `d${ECHO_DEVICE}`, timeoutMs: CHECK_CALL_TIMEOUT_MS }));
         freshDeviceCall = await checkCall(async () => {
@@ -179,7 +177,7 @@ async function fuzzProtocol(protocol: FuzzProtocol, seed: number, s: BenchSettin
   };
 }
 
-function rowsOf(run: ProtocolRun): Row[] {
+function rowsOf(run: ProtocolRun, settleSeconds: number): Row[] {
   const p = run.protocol;
   const rows: Row[] = [];
   const st = run.stats;
@@ -207,7 +205,7 @@ function rowsOf(run: ProtocolRun): Row[] {
     {
       figure: `${p}: server RSS before / peak / after MiB`,
       value: `${mib(r.beforeBytes)} / ${mib(r.peakBytes)} / ${Number.isFinite(r.afterBytes) ? mib(r.afterBytes) : '-'}`,
-      includes: `before and after: after two forced GCs (after: ${SETTLE_MS / 1000} s after the fuzz); peak: /proc every 100 ms and VmHWM; ${
+      includes: `before and after: after two forced GCs (after: ${settleSeconds} s after the fuzz); peak: /proc every 100 ms and VmHWM; ${
         ALLOCATOR_ENV.MALLOC_MMAP_THRESHOLD_ === undefined ? "glibc's default allocator settings" : `glibc mmap threshold fixed at ${ALLOCATOR_ENV.MALLOC_MMAP_THRESHOLD_} B (freed large blocks go back to the system; BENCH_GLIBC_DEFAULTS=1 for glibc's defaults)`
       }`,
       target: `after ≤ before + ${mib(r.boundBytes, 0)}`,
@@ -274,9 +272,9 @@ export async function fuzz(s: BenchSettings): Promise<ScenarioReport> {
   }
   return {
     scenario: 'fuzz',
-    settings: { protocols, count: s.count, seed, connections: s.connections, rssBoundMiB: s.rssBoundMiB, maxSeconds: s.maxSeconds, allocator: ALLOCATOR_ENV.MALLOC_MMAP_THRESHOLD_ === undefined ? 'glibc defaults' : `MALLOC_MMAP_THRESHOLD_=${ALLOCATOR_ENV.MALLOC_MMAP_THRESHOLD_}` },
+    settings: { protocols, count: s.count, seed, connections: s.connections, rssBoundMiB: s.rssBoundMiB, maxSeconds: s.maxSeconds, settleSeconds: s.settleSeconds, allocator: ALLOCATOR_ENV.MALLOC_MMAP_THRESHOLD_ === undefined ? 'glibc defaults' : `MALLOC_MMAP_THRESHOLD_=${ALLOCATOR_ENV.MALLOC_MMAP_THRESHOLD_}` },
     figures: { seed, runs },
-    rows: runs.flatMap(rowsOf),
+    rows: runs.flatMap((run) => rowsOf(run, s.settleSeconds)),
     failures: runs.flatMap((r) => r.failures),
   };
 }

@@ -27,6 +27,8 @@ export interface BenchSettings {
   rssBoundMiB: number;
   /** fuzz: the hard time limit of one protocol's fuzz, in seconds. */
   maxSeconds: number;
+  /** fuzz: how long the server is left alone after the fuzz before its memory is read, in seconds. */
+  settleSeconds: number;
   /** soak: how long, in minutes. */
   minutes: number;
   /** peer-bounds: each attack's size as a fraction of issue 9's (3,000 calls, 20,000 answers, 3,000 filters, 2,000 stored calls). */
