@@ -3,18 +3,13 @@ import type { RpcError } from '../errors.js';
 import type { CallStatus } from './system.js';
 import type { DeadlineTarget } from '../scheduling/deadline-scheduler.js';
 import type { DeviceEntry } from './device-entry.js';
-import type { PendingCallMachine } from './pending-call.machine.js';
+import type { PendingCallState } from './pending-call.machine.js';
+import type { PendingCallLogic } from './system.js';
 import type { OutgoingRequest } from './session-link.js';
-
-/** Frames kept of the caller's stack: enough to find the caller, cheap to capture (V8 walks each one). */
-const CALLER_FRAMES = 6;
 
 /** Tells this process's calls from an earlier process's in MQTT 5 correlation data. */
 const BOOT = Date.now().toString(36);
 let correlationSeq = 0;
-
-/** Where a call stands, mirrored beside the actor so ordering counters stay O(1). */
-export type CallPhase = 'queued' | 'sent' | 'delivered' | 'done';
 
 export interface CallCompletion {
   resolve(value: unknown): void;
@@ -27,15 +22,12 @@ export interface CallCompletion {
  * out of the actor's context). It is also the request a transport writes.
  */
 export class CallRecord implements DeadlineTarget, OutgoingRequest {
-  actor: Actor<PendingCallMachine> | undefined;
-  phase: CallPhase = 'queued';
+  actor: Actor<PendingCallLogic> | undefined;
   deadlineKey = 0;
   reply: unknown = undefined;
   failure: RpcError | undefined;
   /** Removes the listener on the caller's AbortSignal, if it gave one. */
   detachAbort: (() => void) | undefined;
-  /** A stack captured when the call started, so the caller's error points at the caller. */
-  readonly callerStack: { stack?: string };
   readonly createdTime = Date.now();
   /** The request has gone out at least once: a reply to it may come, even after it went back in line. */
   everSent = false;
@@ -57,11 +49,11 @@ export class CallRecord implements DeadlineTarget, OutgoingRequest {
     correlation: string | undefined = undefined,
   ) {
     this.#correlation = correlation;
-    this.callerStack = {};
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = CALLER_FRAMES;
-    Error.captureStackTrace(this.callerStack, CallRecord);
-    Error.stackTraceLimit = limit;
+  }
+
+  /** Where the call stands: its actor's state, the one place it is held. */
+  get state(): PendingCallState {
+    return this.actor!.getSnapshot().value as PendingCallState;
   }
 
   /** Unique to the call (MQTT 5 Correlation Data): given by the caller (a persistent call's id), else made when first asked for. */

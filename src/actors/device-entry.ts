@@ -1,7 +1,7 @@
 import type { Actor } from 'xstate';
 import type { ErrorCode } from '../errors.js';
 import type { CallRecord } from './call-record.js';
-import type { DeviceSessionMachine } from './device-session.machine.js';
+import type { DeviceSessionLogic } from './system.js';
 import type { SessionLink } from './session-link.js';
 
 export const MAX_REQUEST_ID = 2 ** 31 - 1;
@@ -24,7 +24,7 @@ export function isAfter(a: number, b: number): boolean {
 
 /** The state beside one DeviceSession actor: its calls, their order, and the live transport session. */
 export class DeviceEntry {
-  actor!: Actor<DeviceSessionMachine>;
+  actor!: Actor<DeviceSessionLogic>;
   link: SessionLink | null = null;
   subscribed = false;
   readonly calls = new Map<number, CallRecord>();

@@ -3,10 +3,11 @@ import { createActor, fromTransition, type Actor, type AnyActorRef, type EventOb
 import { DEFAULT_MAX_JSON_DEPTH, JsonTooDeepError, parseBoundedJson } from '../bounded-json.js';
 import { RpcError, type ErrorCode } from '../errors.js';
 import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
-import { CallRecord, type CallPhase } from './call-record.js';
+import { CallRecord } from './call-record.js';
 import { DeviceEntry, clockRequestId, isAfter } from './device-entry.js';
-import { deviceSessionMachines, type DeviceSessionMachine, type DeviceSessionState } from './device-session.machine.js';
-import { pendingCallMachines, type CallOutcome, type PendingCallMachine, type StartState } from './pending-call.machine.js';
+import { deviceSessionMachines, type DeviceSessionEvent, type DeviceSessionState } from './device-session.machine.js';
+import { machineLogic, type MachineActorLogic, type Step } from './machine-logic.js';
+import { pendingCallMachines, type CallOutcome, type PendingCallEvent, type PendingCallMachine, type PendingCallState, type StartState } from './pending-call.machine.js';
 import type { CloseReason, DeliveryResult, SessionLink } from './session-link.js';
 
 /** requestUUIDs are the caller's: one device's call is never joined by a call to another. */
@@ -31,6 +32,20 @@ function nextIdBeside(entry: DeviceEntry, earlier: readonly number[] | undefined
   let id = entry.nextRequestId();
   while (earlier?.includes(id) === true) id = entry.nextRequestId();
   return id;
+}
+
+/**
+ * A call's error points at the code that awaits it: its stack is taken where the rejection resumes that code, so
+ * V8 adds the awaiting functions as `at async …` frames. A call that succeeds captures no stack (capturing one at
+ * the start of every call cost ~9 % of a server's CPU per call).
+ */
+async function withCallerStack<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof RpcError) Error.captureStackTrace(error, withCallerStack);
+    throw error;
+  }
 }
 
 /** Devices forgotten while their ids ran ahead of the seed, kept at most: the oldest go first. */
@@ -165,7 +180,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       this.#dropIfIdle(entry);
       return Promise.reject(new RpcError('IOT_ERR_QUEUE_FULL', deviceId));
     }
-    return new Promise((resolve, reject) => {
+    return withCallerStack(new Promise((resolve, reject) => {
       const record = new CallRecord(
         entry,
         nextIdBeside(entry, request.earlierRequestIds),
@@ -189,7 +204,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         record.detachAbort = () => signal.removeEventListener('abort', withdraw);
       }
       this.#start(entry, record);
-    });
+    }));
   }
 
   // ── what transports report ────────────────────────────────────────────────
@@ -247,7 +262,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   /** The device acknowledged request `requestId` (PUBACK, CoAP ACK). */
   acknowledge(deviceId: string, requestId: number): void {
     const record = this.#devices.get(deviceId)?.calls.get(requestId);
-    if (record === undefined || record.phase !== 'sent') return;
+    if (record === undefined || record.state !== 'sent') return;
     record.actor!.send({ type: 'ACKED' });
   }
 
@@ -395,7 +410,6 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     let machine: PendingCallMachine = machines.queued;
     if (state === 'sent') machine = machines.sent;
     else if (state === 'delivered' && !record.oneway) machine = pendingCallMachines.twoway.delivered;
-    this.#setPhase(record, state === 'delivered' && record.oneway ? 'queued' : state);
     record.actor = createActor(this.#pendingCall.get(machine)!, { input: record, parent: this.#host });
     if (state !== 'delivered') this.#emitCall(record, state);
     record.actor.start();
@@ -429,7 +443,6 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
           record.failure = result;
           record.actor!.send({ type: 'FAILED' });
         } else if (result === 'sent') {
-          this.#setPhase(record, 'sent');
           this.#emitCall(record, 'sent');
           record.actor!.send({ type: 'SENT' });
         } else {
@@ -441,18 +454,19 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     }
   }
 
-  #setPhase(record: CallRecord, phase: CallPhase): void {
+  /** The device's order counters follow each call's state: calls in `sent`, and in `sent` or live `delivered`. */
+  #countState(record: CallRecord, from: PendingCallState | undefined, to: PendingCallState): void {
     const entry = record.device;
-    const before = record.phase;
-    if (before === phase) return;
-    if (before === 'sent') entry.unacknowledged--;
-    if (before === 'sent' || before === 'delivered') entry.unanswered--;
-    if (phase === 'sent') entry.unacknowledged++;
-    if (phase === 'sent' || phase === 'delivered') {
+    const before = from === undefined ? undefined : awaitingOf(record, from);
+    const after = awaitingOf(record, to);
+    if (before === after) return;
+    if (before === 'ack') entry.unacknowledged--;
+    if (before !== undefined) entry.unanswered--;
+    if (after === 'ack') entry.unacknowledged++;
+    if (after !== undefined) {
       entry.unanswered++;
       record.everSent = true;
     }
-    record.phase = phase;
   }
 
   /** Earlier attempts' ids answer this call too, unless another call holds one. */
@@ -473,7 +487,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     });
   }
 
-  #errorFor(record: CallRecord, outcome: CallOutcome, phaseBefore: CallPhase): RpcError | undefined {
+  #errorFor(record: CallRecord, outcome: CallOutcome, from: PendingCallState | undefined): RpcError | undefined {
     const deviceId = record.device.deviceId;
     let code: ErrorCode;
     switch (outcome) {
@@ -481,7 +495,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       case 'delivered':
         return record.failure;
       case 'timeout':
-        code = phaseBefore === 'sent' ? 'IOT_ERR_NO_REPLY_SENT' : 'IOT_ERR_NO_REPLY_DELIVERED';
+        code = from === 'sent' ? 'IOT_ERR_NO_REPLY_SENT' : 'IOT_ERR_NO_REPLY_DELIVERED';
         break;
       case 'expired':
         if (!record.device.connected) code = 'IOT_ERR_DEVICE_OFFLINE';
@@ -501,26 +515,21 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
 
   // ── effects provided to the machines ──────────────────────────────────────
 
-  #answerCaller(record: CallRecord, outcome: CallOutcome): void {
+  #answerCaller(record: CallRecord, outcome: CallOutcome, from: PendingCallState | undefined): void {
     const entry = record.device;
-    const phaseBefore = record.phase;
     if (record.deadlineKey >= 0) this.#options.scheduler.cancel(record.deadlineKey, record);
     record.detachAbort?.();
-    this.#setPhase(record, 'done');
     entry.calls.delete(record.id);
     if (record.earlierIds !== undefined) {
       for (const id of record.earlierIds) entry.earlierIds!.delete(id);
       if (entry.earlierIds!.size === 0) entry.earlierIds = null;
     }
-    if (phaseBefore === 'queued') {
+    if (from === 'queued') {
       const index = entry.queue.indexOf(record);
       if (index >= 0) entry.queue.splice(index, 1);
     }
-    const error = this.#errorFor(record, outcome, phaseBefore);
-    if (error !== undefined) {
-      error.stack = `${error.name}: ${error.message}\n${record.callerStack.stack?.split('\n').slice(1).join('\n') ?? ''}`;
-      record.failure = error;
-    }
+    const error = this.#errorFor(record, outcome, from);
+    if (error !== undefined) record.failure = error;
     if (record.requestUUID !== undefined) {
       const key = uuidKey(entry.deviceId, record.requestUUID);
       const running = this.#byUUID.get(key);
@@ -556,48 +565,45 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     this.emit('session', { deviceId: entry.deviceId, state, transport: link.transport, remoteAddress: link.remoteAddress, ...(link.endsAfterEachCall === true ? { endsAfterEachCall: true } : {}) });
   }
 
-  readonly #pendingCall = new Map<PendingCallMachine, PendingCallMachine>(
+  readonly #pendingCallEffects = {
+    effects: {
+      answerCaller: (record: CallRecord, params: { outcome: CallOutcome }, step: Step<PendingCallEvent>) => this.#answerCaller(record, params.outcome, step.from as PendingCallState | undefined),
+      markDelivered: (record: CallRecord) => {
+        this.#emitCall(record, 'delivered');
+        this.#pump(record.device);
+      },
+      requeue: (record: CallRecord) => {
+        record.device.requeued.push(record);
+        this.#emitCall(record, 'queued');
+      },
+    },
+    onStateChange: (record: CallRecord, from: string | undefined, to: string) => this.#countState(record, from as PendingCallState | undefined, to as PendingCallState),
+  };
+
+  /** Each machine variant's actor logic, derived from its definition once per system (machine-logic.ts). */
+  readonly #pendingCall = new Map<PendingCallMachine, PendingCallLogic>(
     [
       pendingCallMachines.twoway.queued,
       pendingCallMachines.twoway.sent,
       pendingCallMachines.twoway.delivered,
       pendingCallMachines.oneway.queued,
       pendingCallMachines.oneway.sent,
-    ].map((machine) => [
-      machine,
-      machine.provide({
-        actions: {
-          answerCaller: ({ context }, params) => this.#answerCaller(context.record, params.outcome),
-          markDelivered: ({ context }) => {
-            this.#setPhase(context.record, 'delivered');
-            this.#emitCall(context.record, 'delivered');
-            this.#pump(context.record.device);
-          },
-          requeue: ({ context }) => {
-            this.#setPhase(context.record, 'queued');
-            context.record.device.requeued.push(context.record);
-            this.#emitCall(context.record, 'queued');
-          },
-        },
-      }),
-    ]),
+    ].map((machine) => [machine, machineLogic(machine, this.#pendingCallEffects)]),
   );
 
   readonly #deviceSessionEffects = {
-    actions: {
-      deliverQueued: ({ context }) => this.#pump(context.entry),
-      sessionLost: ({ context }) => {
-        const entry = context.entry;
+    effects: {
+      deliverQueued: (entry: DeviceEntry) => this.#pump(entry),
+      sessionLost: (entry: DeviceEntry) => {
         for (const record of [...entry.calls.values()]) {
-          if (record.phase === 'sent') record.actor!.send({ type: 'SESSION_LOST' });
+          if (record.state === 'sent') record.actor!.send({ type: 'SESSION_LOST' });
         }
         if (entry.requeued.length > 0) {
           entry.queue = entry.requeued.sort((a, b) => a.createdTime - b.createdTime || a.id - b.id).concat(entry.queue);
           entry.requeued = [];
         }
       },
-      closeDevice: ({ context }) => {
-        const entry = context.entry;
+      closeDevice: (entry: DeviceEntry) => {
         entry.queue = [];
         for (const record of [...entry.calls.values()]) record.actor!.send({ type: 'FAILED' });
         if (this.#devices.get(entry.deviceId) === entry) {
@@ -606,10 +612,20 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         }
       },
     },
-  } satisfies Parameters<DeviceSessionMachine['provide']>[0];
+  };
 
   readonly #deviceSession = {
-    offline: deviceSessionMachines.offline.provide(this.#deviceSessionEffects),
-    connected: deviceSessionMachines.connected.provide(this.#deviceSessionEffects),
+    offline: machineLogic<DeviceEntry, DeviceSessionEvent>(deviceSessionMachines.offline, this.#deviceSessionEffects),
+    connected: machineLogic<DeviceEntry, DeviceSessionEvent>(deviceSessionMachines.connected, this.#deviceSessionEffects),
   };
+}
+
+export type PendingCallLogic = MachineActorLogic<CallRecord, PendingCallEvent>;
+export type DeviceSessionLogic = MachineActorLogic<DeviceEntry, DeviceSessionEvent>;
+
+/** What a call in `state` waits for from the device: its ack (`sent`), its reply (a live `delivered`), or nothing. */
+function awaitingOf(record: CallRecord, state: PendingCallState): 'ack' | 'reply' | undefined {
+  if (state === 'sent') return 'ack';
+  if (state === 'delivered' && !record.oneway) return 'reply';
+  return undefined;
 }

@@ -363,7 +363,10 @@ describe('ActorSystem - deadlines', () => {
 
   it('the rejection carries the stack of the code that made the call', async () => {
     const h = harness();
-    const call = h.twoway();
+    const awaitingCaller = async () => {
+      await h.system.call(DEVICE, { method: 'getTemp', params: {}, oneway: false, deadline: Date.now() + 1000 });
+    };
+    const call = track(awaitingCaller());
     vi.advanceTimersByTime(1000);
     await expectRejected(call, 'IOT_ERR_DEVICE_OFFLINE');
     expect(call.error!.stack).toContain('system.test.ts');
