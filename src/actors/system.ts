@@ -596,7 +596,8 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       deliverQueued: (entry: DeviceEntry) => this.#pump(entry),
       sessionLost: (entry: DeviceEntry) => {
         for (const record of [...entry.calls.values()]) {
-          if (record.state === 'sent') record.actor!.send({ type: 'SESSION_LOST' });
+          // A call still being started has no actor yet (its session ended while delivering it, as an HTTP poll does).
+          if (record.actor !== undefined && record.state === 'sent') record.actor.send({ type: 'SESSION_LOST' });
         }
         if (entry.requeued.length > 0) {
           entry.queue = entry.requeued.sort((a, b) => a.createdTime - b.createdTime || a.id - b.id).concat(entry.queue);

@@ -373,6 +373,29 @@ describe('ActorSystem - deadlines', () => {
     expect(call.error!.stack!.split('\n')[0]).toBe(`RpcError: ${call.error!.message}`);
   });
 
+  it('a session that ends while it delivers a call being started (an HTTP poll) leaves the device able to take the next session', async () => {
+    const h = harness();
+    const poll = () => {
+      const link = new FakeLink();
+      link.next = () => {
+        h.system.detach(DEVICE, link); // the poll answers and ends inside deliver
+        return 'delivered';
+      };
+      h.online(link);
+      return link;
+    };
+    poll();
+    const first = h.twoway({ n: 1 });
+    const second = h.twoway({ n: 2 });
+    expect(h.system.deviceState(DEVICE)).toBe('offline');
+    const next = poll();
+    expect(next.ids).toEqual([2]);
+    h.system.reply(DEVICE, 1, '"one"');
+    h.system.reply(DEVICE, 2, '"two"');
+    await expectResolved(first, 'one');
+    await expectResolved(second, 'two');
+  });
+
   it('a completed call cancels its deadline', async () => {
     const h = harness();
     h.online(new FakeLink());
