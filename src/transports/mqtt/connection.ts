@@ -3,7 +3,7 @@ import { requestJson, type CloseReason, type DeliveryResult, type OutgoingReques
 import type { Device } from '../../registry/device-registry.js';
 import type { DeadlineTarget } from '../../scheduling/deadline-scheduler.js';
 import type { TransportContext } from '../transport-context.js';
-import { FrameReader, FrameTooLargeError, MalformedPacketError, decodeFrame, encodePacket, type Packet, type ProtocolVersion } from './codec.js';
+import { FrameReader, FrameTooLargeError, MalformedPacketError, decodeFrame, encodePacket, encodePublish, type OutgoingPublish, type Packet, type ProtocolVersion } from './codec.js';
 import { dispatchPacket } from './handlers/index.js';
 import { REASON } from './reason-codes.js';
 import type { GatewaySubDevice } from './gateway-sub-device.js';
@@ -183,12 +183,17 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
    * (MQTT 5: DISCONNECT 0x97 Quota exceeded) rather than buffered for without end.
    */
   send(packet: Packet): boolean {
+    return this.sendFrame(encodePacket(packet, this.version));
+  }
+
+  /** The same, for a frame already encoded (codec.ts's hot-path encoders). */
+  sendFrame(frame: Buffer): boolean {
     if (this.closed) return false;
     if (this.#wire.buffered >= this.#context.maxWriteBufferBytes) {
       this.#tooSlow();
       return false;
     }
-    return this.#wire.write(encodePacket(packet, this.version));
+    return this.#wire.write(frame);
   }
 
   /** Queued behind what the peer has not read: a peer that starts reading again gets its DISCONNECT 0x97, one that does not is cut. */
@@ -235,22 +240,15 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     const style = this.rpcStyle;
     if (this.closed || style === null) return 'failed';
     const topics = RPC_TOPICS[style];
-    const packet: Packet = {
-      cmd: 'publish',
-      topic: topics.request + request.id,
-      payload: requestJson(request, false),
-      qos: this.rpcQos,
-      dup: false,
-      retain: false,
-    };
+    const publish: { -readonly [K in keyof OutgoingPublish]: OutgoingPublish[K] } = { topic: topics.request + request.id, payload: requestJson(request, false), qos: this.rpcQos };
     if (this.version === 5) {
-      packet.properties = {
+      publish.properties = {
         messageExpiryInterval: expirySeconds(request.deadline),
         responseTopic: topics.response + request.id,
         correlationData: Buffer.from(request.correlation),
       };
     }
-    return this.#publishRequest(packet, request.id);
+    return this.#publishRequest(publish, request.id);
   }
 
   /** A sub-device's request, through this gateway's `v1/gateway/rpc` subscription (SPEC.md). */
@@ -258,15 +256,12 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     const qos = this.gatewayQos;
     if (this.closed || qos === null) return 'failed';
     const payload = `{"device":${JSON.stringify(subDevice.name)},"data":${requestJson(request, true)}}`;
-    const packet: Packet = { cmd: 'publish', topic: GATEWAY_TOPICS.rpc, payload, qos, dup: false, retain: false };
-    if (this.version === 5) {
-      packet.properties = { messageExpiryInterval: expirySeconds(request.deadline) };
-    }
-    return this.#publishRequest(packet, { deviceId: subDevice.deviceId, requestId: request.id });
+    const properties = this.version === 5 ? { messageExpiryInterval: expirySeconds(request.deadline) } : undefined;
+    return this.#publishRequest({ topic: GATEWAY_TOPICS.rpc, payload, qos, properties }, { deviceId: subDevice.deviceId, requestId: request.id });
   }
 
-  #publishRequest(packet: Packet & { cmd: 'publish' }, inflightEntry: InflightRequest): DeliveryResult {
-    const qos = packet.qos;
+  #publishRequest(publish: { -readonly [K in keyof OutgoingPublish]: OutgoingPublish[K] }, inflightEntry: InflightRequest): DeliveryResult {
+    const qos = publish.qos;
     // A peer that does not read: the call waits in line (and ends with its honest error at its deadline) instead of
     // being buffered here and called delivered. Requests stop at half the mark, so that the acks and answers a device
     // that does read needs still fit under it (send() closes past the whole mark). The queue moves again once the
@@ -286,17 +281,17 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
       return 'failed';
     }
     if (qos === 1) {
-      packet.messageId = this.#nextPacketId();
-      (this.#inflight ??= new Map()).set(packet.messageId, inflightEntry);
+      publish.messageId = this.#nextPacketId();
+      (this.#inflight ??= new Map()).set(publish.messageId, inflightEntry);
     }
-    const bytes = encodePacket(packet, this.version);
+    const bytes = encodePublish(publish, this.version);
     if (bytes.length > this.peerMaxPacketBytes) {
-      if (packet.messageId !== undefined) this.#inflight?.delete(packet.messageId);
+      if (publish.messageId !== undefined) this.#inflight?.delete(publish.messageId);
       // MQTT 5 §3.1.2.11.4: never send a packet over the client's Maximum Packet Size.
       throw new RpcError('IOT_ERR_PAYLOAD_TOO_LARGE', `request of ${bytes.length} bytes is over the device's Maximum Packet Size (${this.peerMaxPacketBytes})`);
     }
     if (!this.#wire.write(bytes)) {
-      if (packet.messageId !== undefined) this.#inflight?.delete(packet.messageId);
+      if (publish.messageId !== undefined) this.#inflight?.delete(publish.messageId);
       return 'failed';
     }
     return qos === 1 ? 'sent' : 'delivered';

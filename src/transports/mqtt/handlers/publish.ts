@@ -1,6 +1,7 @@
 import type { IPublishPacket } from 'mqtt-packet';
 import { JsonTooDeepError, parseBoundedJson } from '../../../bounded-json.js';
 import type { MqttConnection } from '../connection.js';
+import { encodePublish, encodePuback } from '../codec.js';
 import { REASON } from '../reason-codes.js';
 import { handleGatewayPublish } from './gateway.js';
 import { RPC_TOPICS, classifyPublishTopic, hasWildcard, isValidTopicFilter, type TopicStyle } from '../topics.js';
@@ -41,9 +42,7 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
 const GATEWAY_PREFIX = 'v1/gateway/';
 
 function sendPuback(connection: MqttConnection, packet: IPublishPacket, reasonCode: number): void {
-  connection.send(
-    connection.version === 5 ? { cmd: 'puback', messageId: packet.messageId, reasonCode } : { cmd: 'puback', messageId: packet.messageId },
-  );
+  connection.sendFrame(encodePuback(packet.messageId!, connection.version, reasonCode));
 }
 
 async function answerClientCall(connection: MqttConnection, packet: IPublishPacket, style: TopicStyle, id: string): Promise<void> {
@@ -67,13 +66,15 @@ async function answerClientCall(connection: MqttConnection, packet: IPublishPack
   // mqtt-packet gives null for a Response Topic it could not read as UTF-8.
   const useResponseTopic = connection.version === 5 && typeof responseTopic === 'string' && isValidTopicFilter(responseTopic) && !hasWildcard(responseTopic);
   const correlationData = packet.properties?.correlationData;
-  connection.send({
-    cmd: 'publish',
-    topic: useResponseTopic ? responseTopic : RPC_TOPICS[style].response + id,
-    payload,
-    qos: 0,
-    dup: false,
-    retain: false,
-    ...(connection.version === 5 && correlationData !== undefined ? { properties: { correlationData } } : {}),
-  });
+  connection.sendFrame(
+    encodePublish(
+      {
+        topic: useResponseTopic ? responseTopic : RPC_TOPICS[style].response + id,
+        payload,
+        qos: 0,
+        ...(connection.version === 5 && correlationData !== undefined ? { properties: { correlationData } } : {}),
+      },
+      connection.version,
+    ),
+  );
 }
