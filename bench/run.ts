@@ -47,7 +47,8 @@ Options:
   --seconds S        measured window (default 10)
   --warmup S         warm-up before it, not counted (default 3)
   --rounds R         compare: rounds (default 3)
-  --rate R           fixed-rate: calls per second (default: half the measured maximum);
+  --rate R           fixed-rate: calls per second (default: half the measured maximum); compare: the
+                     fixed offered rate every system also runs at (default 8000);
                      soak: calls per second, library and REST together (default 300)
   --sizes A,B,C      idle-devices: device counts (default 10000,50000,100000)
   --transport T      rpc-mqtt, fixed-rate: devices on mqtt (default), coap or http

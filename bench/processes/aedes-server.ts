@@ -13,7 +13,7 @@ import { PendingCalls, idAtEnd } from '../lib/pending-calls.js';
 
 const deviceCount = Number(argument('devices'));
 const broker = await Aedes.createBroker();
-const tcp = createServer(broker.handle);
+const tcp = createServer({ noDelay: true }, broker.handle);
 await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
 const calls = new PendingCalls();
 

@@ -15,7 +15,7 @@ const sockets = new Map<string, { socket: Socket; nextMessageId: number }>();
 const calls = new PendingCalls();
 const RESPONSE_PREFIX = 'v1/devices/me/rpc/response/';
 
-const tcp = createServer((socket) => {
+const tcp = createServer({ noDelay: true }, (socket) => {
   const parser = mqttPacket.parser();
   let token = '';
   const write = (packet: mqttPacket.Packet) => socket.write(mqttPacket.generate(packet));

@@ -101,9 +101,17 @@ describe.concurrent('bench scenarios at a tiny size', () => {
   });
 
   it('compare, then the report draws it', { timeout: 240_000 }, async () => {
-    const result = await bench('compare', ['--rounds', '1']);
+    const result = await bench('compare', ['--rounds', '1', '--rate', '200']);
     const medians = result.figures.medians as Record<string, { callsPerSecond: number }>;
     expect(Object.keys(medians).sort()).toEqual(['aedes', 'iot-rpc', 'limit', 'mosquitto']);
+    const fixed = result.figures.fixedRate as { rate: number; medians: Record<string, { callsPerSecond: number; cpuMicrosPerCall: number; failed: number }> };
+    expect(fixed.rate).toBe(200);
+    expect(Object.keys(fixed.medians).sort()).toEqual(['aedes', 'iot-rpc', 'limit', 'mosquitto']);
+    for (const [name, m] of Object.entries(fixed.medians)) {
+      expect(m.callsPerSecond, name).toBeGreaterThan(100);
+      expect(m.cpuMicrosPerCall, name).toBeGreaterThan(0);
+      expect(m.failed, name).toBe(0);
+    }
     const ratios = result.figures.ratios as Record<string, number>;
     expect(ratios.aedes).toBeCloseTo(medians['iot-rpc']!.callsPerSecond / medians.aedes!.callsPerSecond, 1);
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/report.ts', out], { cwd: root });
