@@ -97,6 +97,10 @@ const limitsSchema = z
     maxMqttConnections: z.number().int().min(1).default(100_000),
     /** New REST and WebSocket calls are shed (503 IOT_ERR_OVERLOADED) while the event loop runs this far behind. */
     maxEventLoopLagMs: z.number().int().min(10).default(500),
+    /** Device data (telemetry, attributes): latest values only; keys one device may hold, and the largest value as JSON. */
+    maxDataKeysPerDevice: z.number().int().min(1).default(1000),
+    maxDataValueBytes: z.number().int().min(16).default(8192),
+    maxDataBytesPerDevice: z.number().int().min(16).default(65_536),
   })
   .strict();
 

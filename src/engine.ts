@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { LatestValues } from './device-data/latest-values.js';
+import { DeviceDataError, parseAttributes } from './device-data/device-data-payload.js';
 import { ActorSystem, type CallStatus } from './actors/index.js';
 import { TokenService } from './api/index.js';
 import { HandlerRegistry } from './client-rpc/index.js';
@@ -77,6 +79,7 @@ export class RpcEngine implements TransportContext {
   readonly maxHttpBodyBytes: number;
   readonly maxCoapPayloadBytes: number;
   readonly maxDevicesPerGateway: number;
+  readonly deviceData: LatestValues;
   readonly coapTransmission: ServerConfig['coap'];
   readonly defaultTimeoutMs: number;
   /** With Redis: this node's place in the cluster (directory, inboxes, routing). */
@@ -102,10 +105,13 @@ export class RpcEngine implements TransportContext {
       reportError: (error) => this.internalErrors.report(error, { in: 'an actor effect' }),
     });
     this.clientRpc = new HandlerRegistry(this.scheduler, config.rpc.clientSideTimeoutMs);
+    // ThingsBoard's SDKs ask right after connecting; an application's own handler replaces this one.
+    this.clientRpc.handle('getSessionLimits', () => sessionLimits(config));
     this.tokens = new TokenService(config.jwt);
     const node = cluster === undefined ? undefined : new ClusterNode({ ...cluster, actors: this.actors, maxPendingPerDevice: config.rpc.maxPendingPerDevice, scheduler: this.scheduler, logger, persistent: () => this.persistent });
     this.cluster = node;
     this.events = new DeviceEventHub(this.actors, node?.events, node?.nodeId);
+    this.#logSessionsAndCalls();
     this.shared =
       node &&
       new SharedRegistry({
@@ -148,6 +154,12 @@ export class RpcEngine implements TransportContext {
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
     this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;
     this.maxDevicesPerGateway = config.limits.maxDevicesPerGateway;
+    this.deviceData = new LatestValues({
+      maxKeysPerDevice: config.limits.maxDataKeysPerDevice,
+      maxValueBytes: config.limits.maxDataValueBytes,
+      maxBytesPerDevice: config.limits.maxDataBytesPerDevice,
+    });
+    this.events.followDeviceData(this.deviceData);
     this.coapTransmission = config.coap;
     this.defaultTimeoutMs = config.rpc.defaultTimeoutMs;
     for (const tenant of config.tenants) this.tenants.set(tenant.id, tenant);
@@ -230,6 +242,47 @@ export class RpcEngine implements TransportContext {
     });
   }
 
+  /**
+   * Device sessions opening and closing at info (an HTTP poll's at debug: one per call), each call's end at debug.
+   * Call events cost on every call, so they are listened to only while debug is on.
+   */
+  #logSessionsAndCalls(): void {
+    const logger = this.logger;
+    if (!logger.isLevelEnabled('info')) return;
+    this.actors.on('session', (event) => {
+      if (event.state !== 'connected' && event.state !== 'disconnected') return;
+      const line = { device: event.deviceId, transport: event.transport, remote: event.remoteAddress };
+      const message = event.state === 'connected' ? 'device session opened' : 'device session closed';
+      if (event.endsAfterEachCall === true) logger.debug(line, message);
+      else logger.info(line, message);
+    });
+    if (!logger.isLevelEnabled('debug')) return;
+    const started = new Map<string, number>();
+    this.actors.on('call', (event) => {
+      const key = `${event.deviceId}\u0000${event.requestId}`;
+      if (event.status === 'queued' || event.status === 'sent' || (event.status === 'delivered' && !event.oneway)) {
+        if (!started.has(key)) started.set(key, Date.now());
+        return;
+      }
+      const since = started.get(key);
+      started.delete(key);
+      logger.debug({ device: event.deviceId, method: event.method, outcome: event.status, ...(since === undefined ? {} : { ms: Date.now() - since }), ...(event.error === undefined ? {} : { code: event.error.code }) }, 'call ended');
+    });
+  }
+
+  /** Sets shared attributes of a device (ThingsBoard's SHARED_SCOPE): kept as latest values and pushed to its session. */
+  setSharedAttributes(deviceId: string, values: Record<string, unknown>): void {
+    const device = this.devices.get(deviceId);
+    if (device === undefined) throw new RpcError('IOT_ERR_DEVICE_NOT_FOUND', deviceId);
+    try {
+      this.deviceData.recordAttributes(device, 'shared', parseAttributes(values));
+    } catch (error) {
+      if (error instanceof DeviceDataError) throw new RpcError(error.reason === 'limit' ? 'IOT_ERR_PAYLOAD_TOO_LARGE' : 'IOT_ERR_BAD_REQUEST', error.message);
+      throw error;
+    }
+    this.actors.sessionOf(deviceId)?.pushAttributes?.(values);
+  }
+
   /** Deletes a device (on every node, with Redis): its sessions close and its pending calls fail. */
   async removeDevice(deviceId: string): Promise<Device | undefined> {
     const device = this.devices.get(deviceId);
@@ -237,6 +290,7 @@ export class RpcEngine implements TransportContext {
     await this.shared?.removeDevice(device);
     this.devices.remove(deviceId);
     this.actors.removeDevice(deviceId);
+    this.deviceData.removeDevice(deviceId);
     await this.persistent.deviceRemoved(deviceId, device.tenantId).catch((error: unknown) =>
       this.logger.warn({ err: (error as Error).message, deviceId }, 'the deleted device\'s unfinished persistent calls could not be marked DELETED; no device of another tenant will get them'),
     );
@@ -252,4 +306,19 @@ export class RpcEngine implements TransportContext {
     await leaving;
     this.scheduler.close();
   }
+}
+
+/**
+ * ThingsBoard's answer to `getSessionLimits`, from this server's real limits: the largest payload a device may send
+ * on every transport, how many QoS 1 messages may await their PUBACK (the server sets no limit of its own), and rate
+ * limits in ThingsBoard's `count:seconds,…` form, `0:0,` meaning none (the server has no rate limits).
+ */
+function sessionLimits(config: ServerConfig): { maxPayloadSize: number; maxInflightMessages: number; rateLimits: Record<string, string> } {
+  const { maxMqttPacketBytes, maxHttpBodyBytes, maxCoapPayloadBytes } = config.limits;
+  const none = '0:0,';
+  return {
+    maxPayloadSize: Math.min(maxMqttPacketBytes, maxHttpBodyBytes, maxCoapPayloadBytes),
+    maxInflightMessages: 65535,
+    rateLimits: { messages: none, telemetryMessages: none, telemetryDataPoints: none },
+  };
 }

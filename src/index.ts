@@ -15,6 +15,8 @@ export type {
   Page,
 } from './server.js';
 export type { CallEvent, CallStatus, SessionEvent, DeliveryOrder } from './actors/index.js';
+export type { TelemetryEvent, AttributesEvent, AttributeScope, LatestValue, LatestValues } from './device-data/latest-values.js';
+export type { TelemetryEntry } from './device-data/device-data-payload.js';
 export type { ServerConfigInput as ServerConfig } from './config.js';
 export { RpcError, ERRORS } from './errors.js';
 export type { ErrorCode, ErrorBody } from './errors.js';

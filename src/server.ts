@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { LatestValues } from './device-data/latest-values.js';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
@@ -203,6 +204,20 @@ export class RpcServer {
   /** A server-side call: the device's reply (two-way) or undefined once handed over (one-way). */
   call(deviceId: string, options: CallOptions): Promise<unknown> {
     return this.#engine.call(deviceId, options);
+  }
+
+  /**
+   * Telemetry and attributes devices send (ThingsBoard's device API), and shared attributes the application set:
+   * `deviceData.on('telemetry', ({ device, entries }) => …)`, `deviceData.on('attributes', ({ device, scope, values }) => …)`,
+   * and their latest values, `deviceData.telemetry(deviceId, keys?)`, `deviceData.attributes(deviceId, scope, keys?)`.
+   */
+  get deviceData(): LatestValues {
+    return this.#engine.deviceData;
+  }
+
+  /** Sets shared attributes of a device (ThingsBoard's SHARED_SCOPE) and pushes them to its session, as ThingsBoard does. */
+  setSharedAttributes(deviceId: string, values: Record<string, unknown>): void {
+    this.#engine.setSharedAttributes(deviceId, values);
   }
 
   /** Answers devices' client-side calls of `method` with `handler`'s value. */

@@ -322,6 +322,11 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     link.close(reason);
   }
 
+  /** The device's session here, if it has one. */
+  sessionOf(deviceId: string): SessionLink | null {
+    return this.#devices.get(deviceId)?.link ?? null;
+  }
+
   /** Whether the device has a session here (connected, subscribed or not). */
   hasSession(deviceId: string): boolean {
     return (this.#devices.get(deviceId)?.link ?? null) !== null;

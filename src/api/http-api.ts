@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { attributesRoute, latestTelemetryRoute, sharedAttributesRoute } from './routes/telemetry.js';
 import FindMyWay from 'find-my-way';
 import type { RpcEngine } from '../engine.js';
 import { RpcError } from '../errors.js';
@@ -7,7 +8,7 @@ import { loginRoute, refreshRoute } from './routes/auth.js';
 import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listTenantDevicesRoute } from './routes/devices.js';
 import { deletePersistentRoute, getPersistentRoute, listPersistentRoute } from './routes/persistent.js';
 import { rpcRoute } from './routes/rpc.js';
-import { clientCallRoute, pollRoute, replyRoute } from '../transports/http/index.js';
+import { attributesRequestRoute, clientCallRoute, deviceDataRoute, pollRoute, replyRoute } from '../transports/http/index.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -59,8 +60,16 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
   on('GET', '/api/device/:id', getDeviceRoute(engine));
   on('DELETE', '/api/device/:id', deleteDeviceRoute(engine));
   on('GET', '/api/tenant/devices', listTenantDevicesRoute(engine));
+  on('GET', '/api/plugins/telemetry/:entityType/:deviceId/values/timeseries', latestTelemetryRoute(engine));
+  on('GET', '/api/plugins/telemetry/:entityType/:deviceId/values/attributes', attributesRoute(engine));
+  on('GET', '/api/plugins/telemetry/:entityType/:deviceId/values/attributes/:scope', attributesRoute(engine));
+  on('POST', '/api/plugins/telemetry/:deviceId/:scope', sharedAttributesRoute(engine));
+  on('POST', '/api/plugins/telemetry/:entityType/:deviceId/attributes/:scope', sharedAttributesRoute(engine));
   on('GET', '/api/v1/:token/rpc', pollRoute(engine));
   on('POST', '/api/v1/:token/rpc', clientCallRoute(engine));
   on('POST', '/api/v1/:token/rpc/:id', replyRoute(engine));
+  on('POST', '/api/v1/:token/telemetry', deviceDataRoute(engine, 'telemetry'));
+  on('POST', '/api/v1/:token/attributes', deviceDataRoute(engine, 'attributes'));
+  on('GET', '/api/v1/:token/attributes', attributesRequestRoute(engine));
   return (req, res) => router.lookup(req, res);
 }

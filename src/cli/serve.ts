@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { loadConfigFile, parseConfig, type ServerConfig } from '../config.js';
+import { ConfigError, loadConfigFile, parseConfig, type ServerConfig } from '../config.js';
 import { createRpcServer, defaultLogger } from '../server.js';
 import { UsageError, port } from './arguments.js';
 
@@ -11,7 +11,8 @@ cluster (every node started with the same Redis takes any call and routes it to 
 
 Options (each also an environment variable):
   --config FILE      configuration JSON (IOT_RPC_CONFIG)
-  --host HOST        interface to listen on, default 0.0.0.0 (IOT_RPC_HOST)
+  --host HOST        interface to listen on, default 127.0.0.1 (IOT_RPC_HOST); beyond loopback only
+                     with a JWT secret that is not the demo's
   --http-port PORT   REST API and MQTT over WebSocket at /mqtt, default 8080 (IOT_RPC_HTTP_PORT)
   --mqtt-port PORT   MQTT over TCP, default 1883 (IOT_RPC_MQTT_PORT)
   --coap-port PORT   CoAP over UDP, default 5683 (IOT_RPC_COAP_PORT)
@@ -23,6 +24,22 @@ Options (each also an environment variable):
                      across its restarts; default random (IOT_RPC_NODE_ID)
   -h, --help         this text
   -v, --version      the version`;
+
+/**
+ * examples/demo.json's secret: public, so a server that others can reach must not accept tokens signed with it.
+ * (A secret under 32 characters is refused everywhere, by the configuration's own check.)
+ */
+const DEMO_SECRET = 'demo-secret-change-me-demo-secret-change-me-0123456789';
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
+/** Anyone who knows the secret can sign a token: beyond loopback it must be the operator's own. */
+function checkSecretFor(host: string, config: ServerConfig): void {
+  const secret = config.jwt.secret;
+  if (isLoopback(host) || secret === undefined) return;
+  if (secret === DEMO_SECRET) throw new ConfigError(`refusing to listen on ${host} with the demo JWT secret, which is public: set jwt.secret in your own config`);
+}
 
 function nodeId(value: string | undefined): string | undefined {
   if (value === undefined || value === '') return undefined;
@@ -51,7 +68,14 @@ export async function serve(argv: string[]): Promise<void> {
     return;
   }
   const env = process.env;
-  const logger = defaultLogger(values['log-level'] ?? env.IOT_RPC_LOG_LEVEL ?? 'info');
+  /** A setting from its flag, else its environment variable: an error names the one that was given. */
+  const setting = (flag: keyof typeof values & string, variable: string) =>
+    values[flag] !== undefined ? { name: `--${flag}`, value: values[flag] as string } : { name: variable, value: env[variable] };
+  const logLevel = setting('log-level', 'IOT_RPC_LOG_LEVEL');
+  if (logLevel.value !== undefined && logLevel.value !== '' && !LOG_LEVELS.includes(logLevel.value)) {
+    throw new UsageError(`${logLevel.name} must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel.value}"`);
+  }
+  const logger = defaultLogger(logLevel.value || 'info');
   const configPath = values.config ?? env.IOT_RPC_CONFIG;
   let config: ServerConfig;
   if (configPath !== undefined && configPath !== '') {
@@ -60,19 +84,36 @@ export async function serve(argv: string[]): Promise<void> {
     logger.warn('no --config: starting with no users and no devices, and a JWT secret that changes at every start');
     config = parseConfig({ jwt: { secret: randomBytes(48).toString('base64url') } });
   }
-  const coapPort = port('--coap-port', values['coap-port'] ?? env.IOT_RPC_COAP_PORT, 5683);
+  const portSetting = (flag: 'http-port' | 'mqtt-port' | 'coap-port', variable: string, fallback: number) => {
+    const { name, value } = setting(flag, variable);
+    return port(name, value, fallback);
+  };
+  const coapPort = portSetting('coap-port', 'IOT_RPC_COAP_PORT', 5683);
+  const host = values.host ?? env.IOT_RPC_HOST ?? '127.0.0.1';
+  checkSecretFor(host, config);
   const server = createRpcServer({
     config,
     logger,
-    host: values.host ?? env.IOT_RPC_HOST ?? '0.0.0.0',
-    httpPort: port('--http-port', values['http-port'] ?? env.IOT_RPC_HTTP_PORT, 8080),
-    mqttPort: port('--mqtt-port', values['mqtt-port'] ?? env.IOT_RPC_MQTT_PORT, 1883),
+    host,
+    httpPort: portSetting('http-port', 'IOT_RPC_HTTP_PORT', 8080),
+    mqttPort: portSetting('mqtt-port', 'IOT_RPC_MQTT_PORT', 1883),
     coapPort,
     redis: values.redis ?? env.IOT_RPC_REDIS_URL,
     nodeId: nodeId(values['node-id'] ?? env.IOT_RPC_NODE_ID),
   });
   const addresses = await server.listen();
-  console.log(`iot-rpc listening: http://${addresses.host}:${addresses.httpPort} (REST, HTTP devices, ws /mqtt), mqtt://${addresses.host}:${addresses.mqttPort}, coap://${addresses.host}:${addresses.coapPort}`);
+  // JSON like every log line, and printed whatever the log level: scripts wait for it.
+  console.log(
+    JSON.stringify({
+      level: 30,
+      time: Date.now(),
+      name: 'iot-rpc',
+      msg: 'iot-rpc listening',
+      http: `http://${addresses.host}:${addresses.httpPort}`,
+      mqtt: `mqtt://${addresses.host}:${addresses.mqttPort}`,
+      coap: `coap://${addresses.host}:${addresses.coapPort}`,
+    }),
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { writeFileSync } from 'node:fs';
 import { DeviceSimulator, PROFILE_NAMES, SIMULATOR_TRANSPORTS, provisionDevices, type ProfileName, type SimulatorTransport } from '../simulator/index.js';
 import { UsageError, positiveInteger } from './arguments.js';
 
@@ -17,7 +18,9 @@ Options:
   --reply-delay-ms MS    wait before answering; default 0
   --qos 0|1              QoS of the RPC subscription; default 1
   --mqtt-version 4|5     MQTT 3.1.1 (4, default) or 5
-  --provision URL        create missing devices first through the REST API at URL
+  --provision URL        create missing devices first through the REST API at URL; prints each
+                         device's name and the id the server gave it (calls name the id)
+  --ids-out FILE         with --provision: write {"name": id, …} to FILE as JSON
                          (e.g. http://127.0.0.1:8080) as --user / --password (a tenant admin)
   --user EMAIL, --password PASSWORD
   --status-every S       seconds between status lines; default 5`;
@@ -36,6 +39,7 @@ export async function simulate(argv: string[]): Promise<void> {
       qos: { type: 'string', default: '1' },
       'mqtt-version': { type: 'string', default: '4' },
       provision: { type: 'string' },
+      'ids-out': { type: 'string' },
       user: { type: 'string' },
       password: { type: 'string' },
       'status-every': { type: 'string' },
@@ -63,6 +67,8 @@ export async function simulate(argv: string[]): Promise<void> {
     if (values.user === undefined || values.password === undefined) throw new UsageError('--provision needs --user and --password of a tenant admin');
     const result = await provisionDevices({ httpUrl: values.provision, username: values.user, password: values.password, devices, tokenPrefix, firstIndex });
     console.log(`provisioned: ${result.created} created, ${result.reused} reused`);
+    for (const { name, id } of result.devices) console.log(`${name} ${id}`);
+    if (values['ids-out'] !== undefined) writeFileSync(values['ids-out'], `${JSON.stringify(Object.fromEntries(result.devices.map(({ name, id }) => [name, id])), null, 2)}\n`);
   }
   const simulator = new DeviceSimulator({
     server: values.server ?? defaultServer,

@@ -1,6 +1,7 @@
 import type { ActorSystem, CallEvent, SessionEvent } from '../actors/index.js';
 import type { StoredCall } from '../persistence/call-store.js';
 import type { DeviceEvent, DeviceEventListener } from './device-event.js';
+import type { LatestValues } from '../device-data/latest-values.js';
 
 /** Where events of devices whose sessions are on other nodes come from (the cluster's relay). */
 export interface RemoteDeviceEvents {
@@ -65,6 +66,20 @@ export class DeviceEventHub {
       this.#remote?.unwatch(deviceId, this.#fromElsewhere);
       this.#listenToCallsWhileWatched();
     };
+  }
+
+  /** Telemetry and attributes of watched devices are events too (a page shows a device's state live). */
+  followDeviceData(data: LatestValues): void {
+    data.on('telemetry', ({ device, entries }) => {
+      if (this.#watchers.has(device.id) || this.#remote?.wantsCallEvents(device.id) === true) this.#happened(this.#dataEvent(device.id, 'telemetry', { telemetry: entries }));
+    });
+    data.on('attributes', ({ device, scope, values }) => {
+      if (this.#watchers.has(device.id) || this.#remote?.wantsCallEvents(device.id) === true) this.#happened(this.#dataEvent(device.id, 'attributes', { attributes: { scope, values } }));
+    });
+  }
+
+  #dataEvent(deviceId: string, event: 'telemetry' | 'attributes', data: Pick<DeviceEvent, 'telemetry' | 'attributes'>): DeviceEvent {
+    return { deviceId, event, timestamp: Date.now(), ...(this.#nodeId === undefined ? {} : { node: this.#nodeId }), ...data };
   }
 
   /** A persistent call's status was written here. */

@@ -13,6 +13,8 @@ export interface ProvisionOptions {
 export interface ProvisionResult {
   readonly created: number;
   readonly reused: number;
+  /** Each device's name (also its access token) and the id the server gave it: calls name devices by id. */
+  readonly devices: ReadonlyArray<{ readonly name: string; readonly id: string }>;
 }
 
 /**
@@ -31,23 +33,30 @@ export async function provisionDevices(options: ProvisionOptions): Promise<Provi
   const { token } = (await login.json()) as { token: string };
   let created = 0;
   let reused = 0;
+  const provisioned: Array<{ name: string; id: string }> = [];
+  const headers = { 'content-type': 'application/json', 'x-authorization': `Bearer ${token}` };
   const first = options.firstIndex ?? 0;
   const concurrency = options.concurrency ?? 32;
   let next = 0;
   const worker = async () => {
     while (next < options.devices) {
       const name = `${options.tokenPrefix}${first + next++}`;
-      const res = await fetch(`${base}/api/device?accessToken=${encodeURIComponent(name)}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-authorization': `Bearer ${token}` },
-        body: JSON.stringify({ name, type: 'simulated' }),
-      });
-      if (res.status === 200) created++;
-      else if (res.status === 409) reused++;
-      else throw new Error(`creating device ${name} answered ${res.status}: ${await res.text()}`);
+      const res = await fetch(`${base}/api/device?accessToken=${encodeURIComponent(name)}`, { method: 'POST', headers, body: JSON.stringify({ name, type: 'simulated' }) });
+      if (res.status === 200) {
+        created++;
+        provisioned.push({ name, id: ((await res.json()) as { id: string }).id });
+        continue;
+      }
+      if (res.status !== 409) throw new Error(`creating device ${name} answered ${res.status}: ${await res.text()}`);
       await res.arrayBuffer().catch(() => undefined);
+      // It exists: its id, by ThingsBoard's lookup by name.
+      const found = await fetch(`${base}/api/tenant/devices?deviceName=${encodeURIComponent(name)}`, { headers });
+      if (found.status !== 200) throw new Error(`device ${name} exists but looking it up answered ${found.status}: ${await found.text()}`);
+      reused++;
+      provisioned.push({ name, id: ((await found.json()) as { id: string }).id });
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, options.devices) }, worker));
-  return { created, reused };
+  provisioned.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return { created, reused, devices: provisioned };
 }

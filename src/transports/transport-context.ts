@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ActorSystem } from '../actors/system.js';
 import type { HandlerRegistry } from '../client-rpc/handler-registry.js';
+import type { LatestValues } from '../device-data/latest-values.js';
 import type { InternalErrorLog } from '../internal-error-log.js';
 import type { Device, DeviceRegistry } from '../registry/device-registry.js';
 import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
@@ -10,6 +11,8 @@ export interface TransportContext {
   readonly devices: DeviceRegistry;
   readonly actors: ActorSystem;
   readonly clientRpc: HandlerRegistry;
+  /** Telemetry and attributes devices send: their latest values, and events for the application. */
+  readonly deviceData: LatestValues;
   readonly scheduler: DeadlineScheduler;
   readonly logger: Logger;
   readonly maxMqttPacketBytes: number;

@@ -89,6 +89,39 @@ describe('standalone server', () => {
     expect(Date.now() - signalled).toBeLessThan(5000);
   });
 
+  it('logs JSON from its first line: sessions opening and closing, logins, and at debug each call\'s end; a bad level names its variable', async () => {
+    const [httpPort, mqttPort] = [await freePort(), await freePort()];
+    const server = run('node', ['dist/cli.js', 'serve', '--config', 'examples/demo.json', '--http-port', String(httpPort), '--mqtt-port', String(mqttPort), '--coap-port', '0'], { IOT_RPC_LOG_LEVEL: 'debug' });
+    await server.output(/iot-rpc listening/);
+    const device = await connectDevice(`mqtt://127.0.0.1:${mqttPort}`, 'PUMP_7_TOKEN');
+    await answerRequests(device, () => ({ ok: true }));
+    const login = (password: string) =>
+      fetch(`http://127.0.0.1:${httpPort}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'tenant@iot-rpc.local', password }) });
+    expect((await login('wrong')).status).toBe(401);
+    const { token } = (await (await login('tenant')).json()) as { token: string };
+    const res = await fetch(`http://127.0.0.1:${httpPort}/api/rpc/twoway/pump-7`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Authorization': `Bearer ${token}` }, body: JSON.stringify({ method: 'logged' }) });
+    expect(res.status).toBe(200);
+    device.end(true);
+    await server.output(/device session closed/);
+    const lines = server.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    // Every line is JSON (parsed above), the listening line too.
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'iot-rpc listening', http: `http://127.0.0.1:${httpPort}` }));
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'device session opened', device: 'pump-7', transport: 'mqtt' }));
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'login failed', username: 'tenant@iot-rpc.local' }));
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'login', user: 'tenant@iot-rpc.local' }));
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'call ended', device: 'pump-7', method: 'logged', outcome: 'replied', ms: expect.any(Number) }));
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'device session closed', device: 'pump-7' }));
+    const badLevel = run('node', ['dist/cli.js', 'serve', '--http-port', '0'], { IOT_RPC_LOG_LEVEL: 'loud' });
+    expect(await badLevel.exited).toBe(2);
+    expect(badLevel.stderr).toContain('IOT_RPC_LOG_LEVEL must be one of');
+    const badPort = run('node', ['dist/cli.js', 'serve'], { IOT_RPC_MQTT_PORT: 'x' });
+    expect(await badPort.exited).toBe(2);
+    expect(badPort.stderr).toContain('IOT_RPC_MQTT_PORT must be a port number');
+    const version = run('node', ['dist/cli.js', '--version']);
+    expect(await version.exited).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  }, 30_000);
+
   it('a bad config file is refused at start with the path and the reason', async () => {
     mkdirSync(`${root}/test/.tmp`, { recursive: true });
     const file = `${root}/test/.tmp/bad-config.json`;
@@ -109,6 +142,23 @@ describe('standalone server', () => {
     expect(port.stderr).toContain('--http-port must be a port number');
   });
 
+  it('beyond loopback the demo JWT secret is refused with one line (any secret under 32 characters everywhere); serve listens on 127.0.0.1 by default', async () => {
+    const demo = run('node', ['dist/cli.js', 'serve', '--config', 'examples/demo.json', '--host', '0.0.0.0', '--http-port', '0', '--mqtt-port', '0', '--coap-port', '0']);
+    expect(await demo.exited).toBe(2);
+    expect(demo.stderr).toContain('refusing to listen on 0.0.0.0 with the demo JWT secret');
+    expect(demo.stderr.trim().split('\n')).toHaveLength(1);
+    mkdirSync(`${root}/test/.tmp`, { recursive: true });
+    const file = `${root}/test/.tmp/short-secret.json`;
+    writeFileSync(file, JSON.stringify({ jwt: { secret: 'short-secret-of-20ch' } }));
+    const short = run('node', ['dist/cli.js', 'serve', '--config', file, '--host', '0.0.0.0', '--http-port', '0', '--mqtt-port', '0', '--coap-port', '0']);
+    expect(await short.exited).toBe(2);
+    expect(short.stderr).toContain('jwt.secret: must be at least 32 characters');
+    writeFileSync(file, JSON.stringify({ jwt: { secret: 'an-operators-own-secret-of-40-characters' } }));
+    const local = run('node', ['dist/cli.js', 'serve', '--config', file, '--http-port', '0', '--mqtt-port', '0', '--coap-port', '0']);
+    await local.output(/iot-rpc listening/);
+    expect(local.stdout).toContain('http://127.0.0.1:');
+  }, 30_000);
+
   it('cluster options: a bad --redis or --node-id is refused with one line; a Redis that cannot be reached stops the start with its address', async () => {
     const notUrl = run('node', ['dist/cli.js', 'serve', '--redis', 'localhost:6379', '--http-port', '0', '--mqtt-port', '0', '--coap-port', '0']);
     expect(await notUrl.exited).not.toBe(0);
@@ -121,6 +171,18 @@ describe('standalone server', () => {
     expect(await away.exited).not.toBe(0);
     expect(away.stderr).toContain(`cannot use Redis at redis://127.0.0.1:${closedPort}`);
   }, 30_000);
+});
+
+describe('README configuration example', () => {
+  it('is valid JSON that the server accepts as its configuration, with every setting it shows', async () => {
+    const { parseConfig } = await import('../../src/config.js');
+    const readme = readFileSync(`${root}/README.md`, 'utf8');
+    const section = readme.slice(readme.indexOf('## Standalone server'));
+    const json = /```json\n([\s\S]*?)```/.exec(section)![1]!;
+    const config = parseConfig(JSON.parse(json), 'README');
+    expect(config.limits.maxDataKeysPerDevice).toBe(1000);
+    expect(config.users[0]!.email).toBe('admin@example.com');
+  });
 });
 
 describe('README embedding example', () => {

@@ -43,6 +43,26 @@ describe('CoAP with libcoap coap-client', () => {
   });
 });
 
+describe('CoAP device data with libcoap coap-client', () => {
+  const url = (path: string) => `coap://127.0.0.1:${t.coapPort}/api/v1/TOKEN_A/${path}`;
+
+  it('POST …/telemetry and …/attributes are kept (2.01); GET …/attributes?clientKeys=&sharedKeys= answers them (2.05)', async () => {
+    // -v 6 logs each PDU, the response's code among them (c:2.01).
+    const telemetry = await run(CLIENT, ['-v', '6', '-m', 'post', '-e', JSON.stringify({ ts: 1_750_000_000_000, values: { voltage: 3.3 } }), url('telemetry')]);
+    expect(`${telemetry.stdout}${telemetry.stderr}`).toMatch(/c:2\.01/);
+    await run(CLIENT, ['-m', 'post', '-e', JSON.stringify({ fw: '7.1' }), url('attributes')]);
+    expect(t.server.deviceData.telemetry('dev-a', ['voltage']).get('voltage')).toEqual({ ts: 1_750_000_000_000, value: 3.3 });
+    t.server.setSharedAttributes('dev-a', { mode: 'eco' });
+    const { stdout } = await run(CLIENT, ['-m', 'get', `${url('attributes')}?clientKeys=fw&sharedKeys=mode`]);
+    expect(JSON.parse(stdout.trim())).toEqual({ client: { fw: '7.1' }, shared: { mode: 'eco' } });
+  });
+
+  it('telemetry that is not JSON telemetry is 4.00', async () => {
+    const result = await run(CLIENT, ['-v', '6', '-m', 'post', '-e', '[1,2]', url('telemetry')]).catch((error: { stdout: string; stderr: string }) => error);
+    expect(`${result.stdout}${result.stderr}`).toMatch(/c:4\.00/);
+  });
+});
+
 describe('CoAP block-wise transfer (RFC 7959) with libcoap coap-client', () => {
   it('Block1: a large client-side request sent in 64-byte blocks is assembled', async () => {
     const params = { a: 1, b: 2, padding: 'p'.repeat(600) };

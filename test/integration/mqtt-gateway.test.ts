@@ -46,7 +46,7 @@ describe('MQTT gateway', () => {
     expect(ids.every((id) => id !== undefined)).toBe(true);
     for (const id of ids) {
       const device = t.server.devices.get(id!)!;
-      expect(device).toMatchObject({ tenantId: 'tenant-a', customerId: null, type: 'gateway-device', gatewayId: 'gw-1', gateway: false });
+      expect(device).toMatchObject({ tenantId: 'tenant-a', customerId: null, type: 'default', gatewayId: 'gw-1', gateway: false });
       expect(t.server.devices.state(id!)).toBe('subscribed');
     }
     const replies = await Promise.all(ids.map((id, i) => t.server.call(id!, { method: 'getState', params: { n: i } })));
@@ -100,7 +100,7 @@ describe('MQTT gateway', () => {
       }),
     );
     client.publish('v1/gateway/rpc', JSON.stringify({ device: 'Sensor 2', data: { id: 77, method: 'whoami', params: {} } }));
-    expect(await answer).toEqual({ device: 'Sensor 2', id: 77, data: { id: idByName('Sensor 2'), name: 'Sensor 2', type: 'gateway-device' } });
+    expect(await answer).toEqual({ device: 'Sensor 2', id: 77, data: { id: idByName('Sensor 2'), name: 'Sensor 2', type: 'default' } });
   });
 
   it('a device that is not a gateway may not use the gateway API', async () => {

@@ -11,7 +11,7 @@ async function provisioned(count: number, prefix: string): Promise<TestServer> {
   const t = await startTestServer();
   cleanups.push(() => t.close());
   const result = await provisionDevices({ httpUrl: t.httpUrl, username: USERS.tenant.email, password: USERS.tenant.password, devices: count, tokenPrefix: prefix });
-  expect(result).toEqual({ created: count, reused: 0 });
+  expect(result).toMatchObject({ created: count, reused: 0 });
   return t;
 }
 
@@ -21,7 +21,14 @@ describe('device simulator', () => {
   it('provisions devices through the REST API, and reuses them the second time', async () => {
     const t = await provisioned(4, 'sim-p-');
     const again = await provisionDevices({ httpUrl: t.httpUrl, username: USERS.tenant.email, password: USERS.tenant.password, devices: 6, tokenPrefix: 'sim-p-' });
-    expect(again).toEqual({ created: 2, reused: 4 });
+    expect(again).toMatchObject({ created: 2, reused: 4 });
+    // Calls name devices by the ids the server made: each name comes with its id, found by name when reused.
+    expect(again.devices.map((d) => d.name)).toEqual(['sim-p-0', 'sim-p-1', 'sim-p-2', 'sim-p-3', 'sim-p-4', 'sim-p-5']);
+    for (const { name, id } of again.devices) expect(id).toBe(idOf(t, name));
+    const token = await t.login(USERS.tenant);
+    const byName = await fetch(`${t.httpUrl}/api/tenant/devices?deviceName=sim-p-3`, { headers: { 'x-authorization': `Bearer ${token}` } });
+    expect(((await byName.json()) as { id: string }).id).toBe(idOf(t, 'sim-p-3'));
+    expect((await fetch(`${t.httpUrl}/api/tenant/devices?deviceName=nobody`, { headers: { 'x-authorization': `Bearer ${token}` } })).status).toBe(404);
   });
 
   it('gpio devices keep pin state and a value, per device', async () => {

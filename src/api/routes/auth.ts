@@ -13,7 +13,12 @@ export function loginRoute(engine: RpcEngine): RouteHandler {
   return async (req, res) => {
     const { username, password } = validated(loginSchema, await readJsonBody(req, engine));
     const user = await engine.users.authenticate(username, password);
-    if (user === undefined) throw new RpcError('IOT_ERR_BAD_CREDENTIALS');
+    const remote = req.socket.remoteAddress;
+    if (user === undefined) {
+      engine.logger.info({ username: username.slice(0, 255), remote }, 'login failed');
+      throw new RpcError('IOT_ERR_BAD_CREDENTIALS');
+    }
+    engine.logger.info({ user: user.email, role: user.role, remote }, 'login');
     sendJson(res, 200, await engine.tokens.issue(user));
   };
 }

@@ -60,6 +60,13 @@ export const listTenantDevicesRoute = (engine: RpcEngine): RouteHandler =>
   async (req, res, _params, searchParams) => {
     const principal = await authenticate(req, engine.tokens);
     const tenantId = requireTenantAdmin(principal);
+    const deviceName = searchParams.deviceName;
+    if (deviceName !== undefined) {
+      // ThingsBoard's lookup by name: the one device, not a page.
+      const device = engine.devices.byName(tenantId, deviceName);
+      if (device === undefined) throw new RpcError('IOT_ERR_DEVICE_NOT_FOUND', `no device named "${deviceName.slice(0, 255)}"`);
+      return sendJson(res, 200, view(engine, device, principal));
+    }
     const { pageSize, page: pageNumber } = validated(pageQuery, searchParams);
     const page = engine.devices.list(tenantId, pageSize, pageNumber);
     sendJson(res, 200, { ...page, data: page.data.map((d) => view(engine, d, principal)) });

@@ -5,6 +5,7 @@ import { RpcError } from '../../errors.js';
 import { parseBoundedJson } from '../../bounded-json.js';
 import { errorAnswer, type CoapAnswer } from './answer.js';
 import type { CoapServer, Endpoint } from './server.js';
+import { handleDataRequest } from './data-resource.js';
 
 /** Options this server understands; any other critical option is refused with 4.02 (RFC 7252 §5.4.1). */
 const UNDERSTOOD = new Set(['Uri-Path', 'Uri-Query', 'Uri-Host', 'Uri-Port', 'Observe', 'Content-Format', 'Accept', 'Block1', 'Block2', 'Size1', 'Size2', 'ETag', 'Max-Age', 'No-Response']);
@@ -60,9 +61,11 @@ export function resolveRequest(server: CoapServer, message: CoapMessage): Reques
   const unknown = criticalUnknown(message);
   if (unknown !== undefined) return { code: '4.02', payload: Buffer.from(`unrecognized critical option ${unknown}`) }; // RFC 7252 §5.4.1
   const path = message.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8'));
-  if (path.length < 4 || path.length > 5 || path[0] !== 'api' || path[1] !== 'v1' || path[3] !== 'rpc') {
-    return badRequest(`unknown path /${path.join('/')}; expected /api/v1/{token}/rpc[/{id}]`);
+  const isData = path.length === 4 && (path[3] === 'telemetry' || path[3] === 'attributes');
+  if (!isData && (path.length < 4 || path.length > 5 || path[0] !== 'api' || path[1] !== 'v1' || path[3] !== 'rpc')) {
+    return badRequest(`unknown path /${path.join('/')}; expected /api/v1/{token}/rpc[/{id}], …/telemetry or …/attributes`);
   }
+  if (isData && (path[0] !== 'api' || path[1] !== 'v1')) return badRequest(`unknown path /${path.join('/')}`);
   const device = server.context.devices.byToken(path[2]!);
   if (device === undefined) return errorAnswer(new RpcError('IOT_ERR_UNAUTHORIZED', 'unknown device access token'));
   return { device, path };
@@ -83,6 +86,10 @@ export function handleRequest(
     return undefined;
   }
   const method = message.code;
+  if (path[3] === 'telemetry' || path[3] === 'attributes') {
+    answer(handleDataRequest(server, message, device, path[3]));
+    return undefined;
+  }
   if (path.length === 4 && method === '0.01') {
     const observe = optionValue(message, 'Observe');
     if (observe === undefined) {

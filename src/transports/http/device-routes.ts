@@ -16,7 +16,7 @@ export interface HttpDeviceContext extends TransportContext {
   readonly httpBodyTimeoutMs: number;
 }
 
-function deviceByToken(context: HttpDeviceContext, token: string | undefined): Device {
+export function deviceByToken(context: HttpDeviceContext, token: string | undefined): Device {
   const device = token === undefined ? undefined : context.devices.byToken(token);
   if (device === undefined) throw new RpcError('IOT_ERR_UNAUTHORIZED', 'unknown device access token');
   return device;

@@ -7,7 +7,8 @@ import { FrameReader, FrameTooLargeError, MalformedPacketError, decodeFrame, enc
 import { dispatchPacket } from './handlers/index.js';
 import { REASON } from './reason-codes.js';
 import type { GatewaySubDevice } from './gateway-sub-device.js';
-import { GATEWAY_TOPICS, RPC_TOPICS, type TopicStyle } from './topics.js';
+import { DATA_TOPICS, GATEWAY_TOPICS, RPC_TOPICS, type TopicStyle } from './topics.js';
+import { publishToDevice } from './handlers/device-data.js';
 import type { MqttWire } from './wire.js';
 
 /** A QoS 1 request awaiting PUBACK: this device's request id, or a gateway sub-device's. */
@@ -295,6 +296,12 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
       return 'failed';
     }
     return qos === 1 ? 'sent' : 'delivered';
+  }
+
+  /** ThingsBoard pushes shared attribute updates on `v1/devices/me/attributes` (`v2/a`) to a device subscribed there. */
+  pushAttributes(values: Readonly<Record<string, unknown>>): void {
+    const payload = JSON.stringify(values);
+    for (const style of ['v1', 'v2'] as const) publishToDevice(this, DATA_TOPICS[style].attributes, payload);
   }
 
   close(reason: CloseReason): void {

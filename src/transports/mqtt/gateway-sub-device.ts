@@ -1,4 +1,6 @@
 import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../actors/session-link.js';
+import { publishToDevice } from './handlers/device-data.js';
+import { GATEWAY_TOPICS } from './topics.js';
 import type { MqttConnection } from './connection.js';
 
 /**
@@ -44,6 +46,11 @@ export class GatewaySubDevice implements SessionLink {
   }
 
   /** The actor system closed this session (the device connected elsewhere, was deleted, or the server closes). */
+  /** ThingsBoard pushes a sub-device's shared attributes on `v1/gateway/attributes` as `{"device","data"}`. */
+  pushAttributes(values: Readonly<Record<string, unknown>>): void {
+    publishToDevice(this.gateway, GATEWAY_TOPICS.attributes, JSON.stringify({ device: this.name, data: values }));
+  }
+
   close(_reason: CloseReason): void {
     this.#open = false;
     if (this.gateway.subDevices?.get(this.name) === this) this.gateway.subDevices.delete(this.name);

@@ -21,11 +21,24 @@ export const GATEWAY_TOPICS = {
   connect: 'v1/gateway/connect',
   disconnect: 'v1/gateway/disconnect',
   rpc: 'v1/gateway/rpc',
+  telemetry: 'v1/gateway/telemetry',
+  attributes: 'v1/gateway/attributes',
+  attributesRequest: 'v1/gateway/attributes/request',
+  attributesResponse: 'v1/gateway/attributes/response',
+} as const;
+
+/** ThingsBoard's device data topics, long and short form. */
+export const DATA_TOPICS = {
+  v1: { telemetry: 'v1/devices/me/telemetry', attributes: 'v1/devices/me/attributes', request: 'v1/devices/me/attributes/request/', response: 'v1/devices/me/attributes/response/' },
+  v2: { telemetry: 'v2/t', attributes: 'v2/a', request: 'v2/a/req/', response: 'v2/a/res/' },
 } as const;
 
 export type PublishTopic =
   | { kind: 'rpc-response'; style: TopicStyle; id: number }
   | { kind: 'rpc-request'; style: TopicStyle; id: string }
+  | { kind: 'telemetry' }
+  | { kind: 'attributes' }
+  | { kind: 'attributes-request'; style: TopicStyle; id: string }
   | { kind: 'other' };
 
 const MAX_ID_LENGTH = 64;
@@ -48,6 +61,11 @@ export function classifyPublishTopic(topic: string): PublishTopic {
     }
     const requestId = tail(topic, topics.request);
     if (requestId !== undefined) return { kind: 'rpc-request', style, id: requestId };
+    const data = DATA_TOPICS[style];
+    if (topic === data.telemetry) return { kind: 'telemetry' };
+    if (topic === data.attributes) return { kind: 'attributes' };
+    const attributesRequestId = tail(topic, data.request);
+    if (attributesRequestId !== undefined) return { kind: 'attributes-request', style, id: attributesRequestId };
   }
   return { kind: 'other' };
 }

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { DeviceDataError, parseAttributes, parseTelemetry } from '../../../device-data/device-data-payload.js';
+import { publishToDevice } from './device-data.js';
 import { parseBoundedJson } from '../../../bounded-json.js';
 import type { IPublishPacket } from 'mqtt-packet';
 import { RpcError } from '../../../errors.js';
@@ -28,19 +30,26 @@ export function handleGatewayPublish(connection: MqttConnection, packet: IPublis
   } catch {
     message = undefined;
   }
+  if (packet.topic === GATEWAY_TOPICS.telemetry || packet.topic === GATEWAY_TOPICS.attributes) {
+    return gatewayData(connection, message, packet.topic === GATEWAY_TOPICS.telemetry ? 'telemetry' : 'attributes');
+  }
   const name = (message as { device?: unknown } | undefined)?.device;
   if (typeof message !== 'object' || message === null || typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME) {
     logger.debug({ gateway: connection.device?.id, topic: packet.topic }, 'gateway message without a device name');
     return REASON.PAYLOAD_FORMAT_INVALID;
   }
   switch (packet.topic) {
-    case GATEWAY_TOPICS.connect:
-      return connectSubDevice(connection, name) === undefined ? REASON.NOT_AUTHORIZED : REASON.SUCCESS;
+    case GATEWAY_TOPICS.connect: {
+      const type = (message as { type?: unknown }).type;
+      return connectSubDevice(connection, name, typeof type === 'string' && type.length > 0 && type.length <= MAX_NAME ? type : undefined) === undefined ? REASON.NOT_AUTHORIZED : REASON.SUCCESS;
+    }
     case GATEWAY_TOPICS.disconnect:
       connection.subDevices?.get(name)?.end();
       return REASON.SUCCESS;
     case GATEWAY_TOPICS.rpc:
       return gatewayRpc(connection, name, message as { id?: unknown; data?: unknown });
+    case GATEWAY_TOPICS.attributesRequest:
+      return gatewayAttributesRequest(connection, name, message as GatewayAttributesRequest);
     default:
       return REASON.NO_MATCHING_SUBSCRIBERS;
   }
@@ -52,7 +61,59 @@ export function handleGatewayPublish(connection: MqttConnection, packet: IPublis
  * A gateway carries only devices it created: a name that belongs to any other
  * device (another gateway's, a directly connected one, the gateway itself) is refused.
  */
-function connectSubDevice(connection: MqttConnection, name: string): GatewaySubDevice | undefined {
+/**
+ * `v1/gateway/telemetry {"Device A":[{"ts","values"} | {…}]}` and `v1/gateway/attributes {"Device A":{…}}`: each
+ * named device is connected through the gateway (created on first use, as ThingsBoard does) and its data kept.
+ * Any device's data that is not ThingsBoard's shape makes the PUBACK 0x99 (0x97 past the limits); the others are kept.
+ */
+function gatewayData(connection: MqttConnection, message: unknown, kind: 'telemetry' | 'attributes'): number {
+  const { deviceData, devices, logger } = connection.context;
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return REASON.PAYLOAD_FORMAT_INVALID;
+  let reasonCode: number = REASON.SUCCESS;
+  for (const [name, data] of Object.entries(message)) {
+    const subDevice = name.length > 0 && name.length <= MAX_NAME ? connectSubDevice(connection, name) : undefined;
+    if (subDevice === undefined) {
+      reasonCode = REASON.NOT_AUTHORIZED;
+      continue;
+    }
+    const device = devices.get(subDevice.deviceId)!;
+    try {
+      if (kind === 'telemetry') deviceData.recordTelemetry(device, parseTelemetry(data));
+      else deviceData.recordAttributes(device, 'client', parseAttributes(data));
+    } catch (error) {
+      logger.debug({ gateway: connection.device?.id, device: device.id, kind, reason: (error as Error).message }, 'gateway device data refused');
+      reasonCode = error instanceof DeviceDataError && error.reason === 'limit' ? REASON.QUOTA_EXCEEDED : REASON.PAYLOAD_FORMAT_INVALID;
+    }
+  }
+  return reasonCode;
+}
+
+interface GatewayAttributesRequest {
+  readonly id?: unknown;
+  readonly client?: unknown;
+  readonly key?: unknown;
+  readonly keys?: unknown;
+}
+
+/**
+ * `v1/gateway/attributes/request {"id","device","client":true|false,"key"|"keys"}`, answered on
+ * `v1/gateway/attributes/response` with `{"id","device","value"}` (one key) or `{"id","device","values"}` (keys).
+ */
+function gatewayAttributesRequest(connection: MqttConnection, name: string, request: GatewayAttributesRequest): number {
+  const device = connection.context.devices.byName(connection.device!.tenantId, name);
+  const keys = request.keys !== undefined ? request.keys : request.key !== undefined ? [request.key] : undefined;
+  if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string') || typeof request.client !== 'boolean') return REASON.PAYLOAD_FORMAT_INVALID;
+  const found = device === undefined || device.gatewayId !== connection.device!.id ? new Map() : connection.context.deviceData.attributes(device.id, request.client ? 'client' : 'shared', keys as string[]);
+  const answer =
+    request.keys !== undefined
+      ? { id: request.id ?? null, device: name, values: Object.fromEntries([...found].map(([key, { value }]) => [key, value])) }
+      : { id: request.id ?? null, device: name, value: found.get(request.key as string)?.value ?? null };
+  publishToDevice(connection, GATEWAY_TOPICS.attributesResponse, JSON.stringify(answer));
+  return REASON.SUCCESS;
+}
+
+/** `type`: the device type the gateway gives on connect (ThingsBoard's `{"device","type"}`); `default` otherwise, as ThingsBoard has it. */
+function connectSubDevice(connection: MqttConnection, name: string, type?: string): GatewaySubDevice | undefined {
   const known = connection.subDevices?.get(name);
   if (known?.open === true) return known;
   const gateway = connection.device!;
@@ -70,7 +131,7 @@ function connectSubDevice(connection: MqttConnection, name: string): GatewaySubD
     try {
       device = devices.add({
         name,
-        type: 'gateway-device',
+        type: type ?? 'default',
         tenantId: gateway.tenantId,
         customerId: gateway.customerId,
         gatewayId: gateway.id,

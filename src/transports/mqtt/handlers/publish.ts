@@ -3,6 +3,7 @@ import { JsonTooDeepError, parseBoundedJson } from '../../../bounded-json.js';
 import type { MqttConnection } from '../connection.js';
 import { encodePublish, encodePuback } from '../codec.js';
 import { REASON } from '../reason-codes.js';
+import { handleAttributesRequest, handleDeviceData } from './device-data.js';
 import { handleGatewayPublish } from './gateway.js';
 import { RPC_TOPICS, classifyPublishTopic, hasWildcard, isValidTopicFilter, type TopicStyle } from '../topics.js';
 
@@ -30,6 +31,13 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
       break;
     case 'rpc-request':
       answerClientCall(connection, packet, topic.style, topic.id).catch((error: unknown) => connection.reportFailure(error));
+      break;
+    case 'telemetry':
+    case 'attributes':
+      reasonCode = handleDeviceData(connection, packet, topic.kind);
+      break;
+    case 'attributes-request':
+      reasonCode = handleAttributesRequest(connection, packet, topic.style, topic.id);
       break;
     case 'other':
       logger.debug({ device: device.id, topic: packet.topic }, 'publish to a topic this server does not serve');

@@ -30,13 +30,24 @@ describe('classifyPublishTopic', () => {
     ['request with no id', 'v1/devices/me/rpc/request/'],
     ['request with an extra level', 'v2/r/req/1/x'],
     ['request id over 64 characters', `v1/devices/me/rpc/request/${'x'.repeat(65)}`],
-    ['telemetry', 'v1/devices/me/telemetry'],
-    ['attributes', 'v1/devices/me/attributes'],
+    ['a telemetry topic with an extra level', 'v1/devices/me/telemetry/x'],
+    ['an attribute request with no id', 'v1/devices/me/attributes/request/'],
     ['a prefix of the response topic', 'v1/devices/me/rpc/respons/1'],
     ['another device namespace', 'v1/devices/other/rpc/response/1'],
     ['empty topic', ''],
   ])('%s is other', (_name, topic) => {
     expect(classifyPublishTopic(topic)).toEqual({ kind: 'other' });
+  });
+
+  it.each([
+    ['v1/devices/me/telemetry', { kind: 'telemetry' }],
+    ['v2/t', { kind: 'telemetry' }],
+    ['v1/devices/me/attributes', { kind: 'attributes' }],
+    ['v2/a', { kind: 'attributes' }],
+    ['v1/devices/me/attributes/request/12', { kind: 'attributes-request', style: 'v1', id: '12' }],
+    ['v2/a/req/3', { kind: 'attributes-request', style: 'v2', id: '3' }],
+  ])('%s is device data', (topic, kind) => {
+    expect(classifyPublishTopic(topic)).toEqual(kind);
   });
 
   it('a request id of exactly 64 characters is a request', () => {

@@ -1,0 +1,44 @@
+/**
+ * ThingsBoard's device data payloads (its device API): telemetry as an object of key/values, as `{"ts","values"}`,
+ * or as an array of either; attributes as an object of key/values. Values are JSON values of any kind; nested
+ * objects are kept whole, as ThingsBoard keeps JSON values.
+ */
+export interface TelemetryEntry {
+  /** Epoch ms: the device's own, or the time the server received it. */
+  readonly ts: number;
+  readonly values: Readonly<Record<string, unknown>>;
+}
+
+export class DeviceDataError extends Error {
+  /** `limit`: the message is well formed but past the data limits; `format`: it is not what ThingsBoard takes. */
+  constructor(
+    message: string,
+    readonly reason: 'format' | 'limit' = 'format',
+  ) {
+    super(message);
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function entryOf(item: unknown, receivedAt: number): TelemetryEntry {
+  if (!isObject(item)) throw new DeviceDataError('telemetry must be a JSON object, {"ts","values"}, or an array of them');
+  if ('ts' in item && 'values' in item) {
+    const { ts, values } = item;
+    if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) throw new DeviceDataError('telemetry "ts" must be epoch milliseconds');
+    if (!isObject(values)) throw new DeviceDataError('telemetry "values" must be a JSON object');
+    return { ts, values };
+  }
+  return { ts: receivedAt, values: item };
+}
+
+/** Telemetry in any of ThingsBoard's shapes, as entries; DeviceDataError when it is none of them. */
+export function parseTelemetry(payload: unknown, receivedAt = Date.now()): TelemetryEntry[] {
+  return Array.isArray(payload) ? payload.map((item) => entryOf(item, receivedAt)) : [entryOf(payload, receivedAt)];
+}
+
+/** Client attributes: a JSON object of key/values. */
+export function parseAttributes(payload: unknown): Record<string, unknown> {
+  if (!isObject(payload)) throw new DeviceDataError('attributes must be a JSON object of key/values');
+  return payload;
+}
