@@ -5,7 +5,7 @@ import type { RpcEngine } from '../engine.js';
 import { RpcError } from '../errors.js';
 import { sendError } from './http-io.js';
 import { loginRoute, refreshRoute } from './routes/auth.js';
-import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listTenantDevicesRoute } from './routes/devices.js';
+import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listTenantDevicesRoute, listCustomerDevicesRoute } from './routes/devices.js';
 import { deletePersistentRoute, getPersistentRoute, listPersistentRoute } from './routes/persistent.js';
 import { rpcRoute } from './routes/rpc.js';
 import { attributesRequestRoute, clientCallRoute, deviceDataRoute, pollRoute, replyRoute } from '../transports/http/index.js';
@@ -60,6 +60,7 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
   on('GET', '/api/device/:id', getDeviceRoute(engine));
   on('DELETE', '/api/device/:id', deleteDeviceRoute(engine));
   on('GET', '/api/tenant/devices', listTenantDevicesRoute(engine));
+  on('GET', '/api/customer/:customerId/devices', listCustomerDevicesRoute(engine));
   on('GET', '/api/plugins/telemetry/:entityType/:deviceId/values/timeseries', latestTelemetryRoute(engine));
   on('GET', '/api/plugins/telemetry/:entityType/:deviceId/values/attributes', attributesRoute(engine));
   on('GET', '/api/plugins/telemetry/:entityType/:deviceId/values/attributes/:scope', attributesRoute(engine));

@@ -44,7 +44,7 @@ export async function provisionDevices(options: ProvisionOptions): Promise<Provi
       const res = await fetch(`${base}/api/device?accessToken=${encodeURIComponent(name)}`, { method: 'POST', headers, body: JSON.stringify({ name, type: 'simulated' }) });
       if (res.status === 200) {
         created++;
-        provisioned.push({ name, id: ((await res.json()) as { id: string }).id });
+        provisioned.push({ name, id: ((await res.json()) as { id: { id: string } }).id.id });
         continue;
       }
       if (res.status !== 409) throw new Error(`creating device ${name} answered ${res.status}: ${await res.text()}`);
@@ -53,7 +53,7 @@ export async function provisionDevices(options: ProvisionOptions): Promise<Provi
       const found = await fetch(`${base}/api/tenant/devices?deviceName=${encodeURIComponent(name)}`, { headers });
       if (found.status !== 200) throw new Error(`device ${name} exists but looking it up answered ${found.status}: ${await found.text()}`);
       reused++;
-      provisioned.push({ name, id: ((await found.json()) as { id: string }).id });
+      provisioned.push({ name, id: ((await found.json()) as { id: { id: string } }).id.id });
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, options.devices) }, worker));

@@ -182,8 +182,8 @@ describe('a cluster of three engine processes over Redis', () => {
       await gw.subscribeAsync('v1/gateway/rpc', { qos: 1 });
       await gw.publishAsync('v1/gateway/connect', JSON.stringify({ device: 'Cluster Sensor' }), { qos: 1 });
       const find = async () => {
-        const page = (await (await n1().request('GET', '/api/tenant/devices?pageSize=100&page=0', token)).json()) as { data: Array<{ id: string; name: string }> };
-        return page.data.find((d) => d.name === 'Cluster Sensor')?.id;
+        const page = (await (await n1().request('GET', '/api/tenant/devices?pageSize=100&page=0', token)).json()) as { data: Array<{ id: { id: string }; name: string }> };
+        return page.data.find((d) => d.name === 'Cluster Sensor')?.id.id;
       };
       await expect.poll(find, { timeout: 5000 }).toBeDefined();
       await settle((await find())!, 'node-2');
@@ -206,7 +206,7 @@ describe('a cluster of three engine processes over Redis', () => {
   it('a device created through REST on node 1 is known to nodes 2 and 3, and its deletion too', async () => {
     const created = await n1().request('POST', '/api/device', token, { name: 'Cluster Made', accessToken: 'TOKEN_CLUSTER_MADE' });
     expect(created.status).toBe(200);
-    const { id } = (await created.json()) as { id: string };
+    const { id } = ((await created.json()) as { id: { id: string } }).id;
     // Right away, node 2 answers for it (it asks the store when it has not heard yet); node 3 lets it connect once it has heard.
     expect((await n2().request('GET', `/api/device/${id}`, token)).status).toBe(200);
     await expect.poll(async () => (await n3().request('GET', `/api/device/${id}`, token)).status, { timeout: 3000 }).toBe(200);

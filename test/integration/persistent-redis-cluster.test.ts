@@ -71,7 +71,7 @@ describe('persistent calls in a three-master Redis Cluster', () => {
       const stored = await n2.request('POST', '/api/rpc/twoway/dev-a', token, { method: 'waits', persistent: true, timeout: 10_000, expirationTime: Date.now() + 60_000 });
       const { rpcId } = (await stored.json()) as { rpcId: string };
       const created = await n1.request('POST', '/api/device', token, { name: 'Sharded', accessToken: 'TOKEN_SHARDED' });
-      const { id } = (await created.json()) as { id: string };
+      const { id } = ((await created.json()) as { id: { id: string } }).id;
       const a = await connectDevice(n1.mqtt, 'TOKEN_A');
       const made = await connectDevice(n2.mqtt, 'TOKEN_SHARDED');
       try {

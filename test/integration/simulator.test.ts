@@ -27,7 +27,7 @@ describe('device simulator', () => {
     for (const { name, id } of again.devices) expect(id).toBe(idOf(t, name));
     const token = await t.login(USERS.tenant);
     const byName = await fetch(`${t.httpUrl}/api/tenant/devices?deviceName=sim-p-3`, { headers: { 'x-authorization': `Bearer ${token}` } });
-    expect(((await byName.json()) as { id: string }).id).toBe(idOf(t, 'sim-p-3'));
+    expect(((await byName.json()) as { id: { id: string } }).id.id).toBe(idOf(t, 'sim-p-3'));
     expect((await fetch(`${t.httpUrl}/api/tenant/devices?deviceName=nobody`, { headers: { 'x-authorization': `Bearer ${token}` } })).status).toBe(404);
   });
 

@@ -142,7 +142,7 @@ describe('the WebSocket API for applications (/api/ws)', () => {
       expect(await app.next((f) => f.cmdId === 's' && (f.call as { status?: string } | undefined)?.status === 'DELETED')).toMatchObject({ call: { rpcId } });
 
       const created = await t.post('/api/device', { name: 'Short-lived', accessToken: 'TOKEN_SHORT' }, tenantToken);
-      const { id } = (await created.json()) as { id: string };
+      const { id } = ((await created.json()) as { id: { id: string } }).id;
       await app.command({ cmdId: 'short', type: 'subscribe', deviceId: id });
       const device = await connectDevice(t.mqttUrl, 'TOKEN_SHORT');
       await app.next((f) => f.cmdId === 'short' && f.event === 'connected');

@@ -20,8 +20,8 @@ const del = (path: string, token: string) => fetch(`${t.httpUrl}${path}`, { meth
 
 describe('persistent calls stay with the tenant that made them', () => {
   it('deleting a device ends its unfinished calls DELETED; a device of another tenant with the same id gets none of them', async () => {
-    const created = (await (await t.post('/api/device', { name: 'Short-lived A' }, tenantA)).json()) as { id: string };
-    const deviceId = created.id;
+    const created = (await (await t.post('/api/device', { name: 'Short-lived A' }, tenantA)).json()) as { id: { id: string } };
+    const deviceId = created.id.id;
     const accepted = await t.post(`/api/rpc/oneway/${deviceId}`, { method: 'secret', params: { pin: 1234 }, persistent: true, timeout: 60_000 }, tenantA);
     const { rpcId } = (await accepted.json()) as { rpcId: string };
     expect((await del(`/api/device/${deviceId}`, tenantA)).status).toBe(200);
@@ -53,7 +53,7 @@ describe('device ids are the server\'s', () => {
   it('REST device creation makes a UUID and refuses an id chosen by the client', async () => {
     const made = await t.post('/api/device', { name: 'Server-named' }, tenantA);
     expect(made.status).toBe(200);
-    expect(((await made.json()) as { id: string }).id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(((await made.json()) as { id: { id: string } }).id.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     // dev-b is tenant B's: tenant A must not learn that from the answer.
     const chosen = await t.post('/api/device', { id: 'dev-b', name: 'Probe' }, tenantA);
     expect(chosen.status).toBe(400);

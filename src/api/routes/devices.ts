@@ -8,26 +8,47 @@ import type { RouteHandler } from '../http-api.js';
 import { readJsonBody, sendError, sendJson } from '../http-io.js';
 import { pageQuery, validated } from '../validation.js';
 
+/** ThingsBoard's id of "no customer", in an entity id. */
+export const NULL_UUID = '13814000-1dd2-11b2-8080-808080808080';
+/** The one device profile every device has (ThingsBoard's "default"). */
+export const DEFAULT_DEVICE_PROFILE_ID = '5f1ee2a0-4c66-11ef-8000-000000000001';
+
+const entityId = (entityType: string, id: string) => ({ entityType, id });
+
+/** A customer given as ThingsBoard sends it (`{"entityType":"CUSTOMER","id"}`, the null id for none) or as a plain id. */
+const customerIdSchema = z
+  .union([z.string().min(1).max(255), z.object({ entityType: z.literal('CUSTOMER'), id: z.string().min(1).max(255) })])
+  .nullable()
+  .transform((value) => {
+    const id = typeof value === 'object' && value !== null ? value.id : value;
+    return id === NULL_UUID ? null : id;
+  });
+
 const newDeviceSchema = z.object({
   // The server makes every device id (a UUID), as ThingsBoard does: a client that could choose one would learn which ids
   // other tenants hold.
   id: z.null({ error: 'device ids are made by the server: leave id out' }).optional(),
   name: z.string().min(1).max(255),
   type: z.string().min(1).max(255).optional(),
-  customerId: z.string().min(1).max(255).nullable().optional(),
+  customerId: customerIdSchema.optional(),
   accessToken: z.string().min(1).max(255).optional(),
   additionalInfo: z.object({ gateway: z.boolean().optional() }).loose().optional(),
 });
 
-/** A device as the REST API shows it; the access token only to its tenant's administrators. */
+/**
+ * A device in ThingsBoard's Device JSON (entity ids as `{"entityType","id"}`, one default device profile), with
+ * `state` beside it; the access token only to its tenant's administrators.
+ */
 function view(engine: RpcEngine, device: Device, principal: Principal) {
   return {
-    id: device.id,
+    id: entityId('DEVICE', device.id),
+    createdTime: device.createdTime,
+    tenantId: entityId('TENANT', device.tenantId),
+    customerId: entityId('CUSTOMER', device.customerId ?? NULL_UUID),
     name: device.name,
     type: device.type,
-    tenantId: device.tenantId,
-    customerId: device.customerId,
-    createdTime: device.createdTime,
+    label: null,
+    deviceProfileId: entityId('DEVICE_PROFILE', DEFAULT_DEVICE_PROFILE_ID),
     additionalInfo: { gateway: device.gateway, ...(device.gatewayId === null ? {} : { gatewayId: device.gatewayId }) },
     state: engine.actors.deviceState(device.id),
     ...(principal.role === 'TENANT_ADMIN' ? { accessToken: device.accessToken } : {}),
@@ -69,6 +90,24 @@ export const listTenantDevicesRoute = (engine: RpcEngine): RouteHandler =>
     }
     const { pageSize, page: pageNumber } = validated(pageQuery, searchParams);
     const page = engine.devices.list(tenantId, pageSize, pageNumber);
+    sendJson(res, 200, { ...page, data: page.data.map((d) => view(engine, d, principal)) });
+  };
+
+/**
+ * `GET /api/customer/{customerId}/devices?pageSize=&page=`: a customer's devices, for that customer's users and its
+ * tenant's administrators (403 for anyone else).
+ */
+export const listCustomerDevicesRoute = (engine: RpcEngine): RouteHandler =>
+  async (req, res, params, searchParams) => {
+    const principal = await authenticate(req, engine.tokens);
+    const customerId = params.customerId!;
+    const customer = engine.customers.get(customerId);
+    const allowed =
+      customer !== undefined &&
+      ((principal.role === 'CUSTOMER_USER' && principal.customerId === customerId) || (principal.role === 'TENANT_ADMIN' && principal.tenantId === customer.tenantId));
+    if (!allowed) throw new RpcError('IOT_ERR_FORBIDDEN', `customer ${customerId.slice(0, 255)}`);
+    const { pageSize, page: pageNumber } = validated(pageQuery, searchParams);
+    const page = engine.devices.list(customer.tenantId, pageSize, pageNumber, customerId);
     sendJson(res, 200, { ...page, data: page.data.map((d) => view(engine, d, principal)) });
   };
 
