@@ -6,6 +6,37 @@ import { TARGETS, verdict } from '../lib/targets.js';
 import { loadSettings, type BenchSettings } from './settings.js';
 import { INCLUDES, MEASURE, type SystemName } from './systems.js';
 
+interface Medians {
+  callsPerSecond: number;
+  cpuMicrosPerCall: number;
+  p50: number;
+  p99: number;
+  /** The largest latency of all rounds. */
+  max: number;
+  /** Failed calls in all rounds. */
+  failed: number;
+  brokerCpuMicrosPerCall?: number;
+}
+
+/** Each system's medians over its rounds. */
+function mediansBySystem(systems: readonly SystemName[], runs: Record<string, LoadResult[]>): Record<SystemName, Medians> {
+  return Object.fromEntries(
+    systems.map((name) => {
+      const list = runs[name]!;
+      const medians: Medians = {
+        callsPerSecond: median(list.map((r) => r.callsPerSecond)),
+        cpuMicrosPerCall: median(list.map((r) => r.cpuMicrosPerCall)),
+        p50: median(list.map((r) => r.latencyMs.p50)),
+        p99: median(list.map((r) => r.latencyMs.p99)),
+        max: Math.max(...list.map((r) => r.latencyMs.max)),
+        failed: list.reduce((sum, r) => sum + r.failed, 0),
+        ...(list[0]?.brokerCpuMicrosPerCall === undefined ? {} : { brokerCpuMicrosPerCall: median(list.map((r) => r.brokerCpuMicrosPerCall!)) }),
+      };
+      return [name, medians];
+    }),
+  ) as Record<SystemName, Medians>;
+}
+
 /** compare's fixed offered rate when --rate is not given: the rate the issue figures are quoted at. */
 export const DEFAULT_COMPARE_RATE = 8000;
 
@@ -33,22 +64,7 @@ export async function compare(s: BenchSettings): Promise<ScenarioReport> {
       console.log(`round ${roundIndex + 1}/${s.rounds} ${name} at ${rate} calls/s: ${fixed?.cpuMicrosPerCall ?? '-'} µs CPU per call, p99 ${fixed?.latencyMs.p99 ?? '-'} ms`);
     }
   }
-  const medians = Object.fromEntries(
-    systems.map((name) => {
-      const list = runs[name]!;
-      return [
-        name,
-        {
-          callsPerSecond: median(list.map((r) => r.callsPerSecond)),
-          cpuMicrosPerCall: median(list.map((r) => r.cpuMicrosPerCall)),
-          p50: median(list.map((r) => r.latencyMs.p50)),
-          p99: median(list.map((r) => r.latencyMs.p99)),
-          failed: list.reduce((sum, r) => sum + r.failed, 0),
-          ...(list[0]?.brokerCpuMicrosPerCall === undefined ? {} : { brokerCpuMicrosPerCall: median(list.map((r) => r.brokerCpuMicrosPerCall!)) }),
-        },
-      ];
-    }),
-  ) as Record<SystemName, { callsPerSecond: number; cpuMicrosPerCall: number; p50: number; p99: number; failed: number; brokerCpuMicrosPerCall?: number }>;
+  const medians = mediansBySystem(systems, runs);
   const rows: Row[] = [];
   for (const name of systems) {
     const m = medians[name];
@@ -58,23 +74,7 @@ export async function compare(s: BenchSettings): Promise<ScenarioReport> {
       includes: `median of ${runs[name]!.length} rounds, ${m.failed} failed in all; ${INCLUDES[name]}`,
     });
   }
-  const fixedMedians = Object.fromEntries(
-    systems.map((name) => {
-      const list = fixedRuns[name]!;
-      return [
-        name,
-        {
-          callsPerSecond: median(list.map((r) => r.callsPerSecond)),
-          cpuMicrosPerCall: median(list.map((r) => r.cpuMicrosPerCall)),
-          p50: median(list.map((r) => r.latencyMs.p50)),
-          p99: median(list.map((r) => r.latencyMs.p99)),
-          max: Math.max(...list.map((r) => r.latencyMs.max)),
-          failed: list.reduce((sum, r) => sum + r.failed, 0),
-          ...(list[0]?.brokerCpuMicrosPerCall === undefined ? {} : { brokerCpuMicrosPerCall: median(list.map((r) => r.brokerCpuMicrosPerCall!)) }),
-        },
-      ];
-    }),
-  ) as Record<SystemName, { callsPerSecond: number; cpuMicrosPerCall: number; p50: number; p99: number; max: number; failed: number; brokerCpuMicrosPerCall?: number }>;
+  const fixedMedians = mediansBySystem(systems, fixedRuns);
   for (const name of systems) {
     const m = fixedMedians[name];
     rows.push({
