@@ -77,6 +77,8 @@ export interface CallStore {
   unfinishedDue(now: number, limit: number): Promise<StoredCall[]>;
   /** Removes calls in a final status updated before `before` (epoch ms); returns how many. */
   purgeFinishedBefore(before: number): Promise<number>;
+  /** Removes one call and its indexes (a DELETE of a call, as ThingsBoard removes it); later writes to it match nothing. */
+  remove(call: StoredCall): Promise<void>;
   /** Lets go of connections, if any. */
   close?(): Promise<void>;
 }
@@ -167,14 +169,24 @@ export class MemoryCallStore implements CallStore {
     let removed = 0;
     for (const call of [...this.#calls.values()]) {
       if (isFinal(call) && call.updatedTime < before) {
-        this.#calls.delete(call.id);
-        this.#byDevice.get(call.deviceId)?.delete(call.id);
-        if (this.#byDevice.get(call.deviceId)?.size === 0) this.#byDevice.delete(call.deviceId);
-        if (call.requestUUID !== null) this.#byUUID.delete(`${call.deviceId}\u0000${call.requestUUID}`);
+        this.#forget(call);
         removed++;
       }
     }
     return removed;
+  }
+
+  async remove(call: StoredCall): Promise<void> {
+    const stored = this.#calls.get(call.id);
+    if (stored !== undefined) this.#forget(stored);
+  }
+
+  #forget(call: StoredCall): void {
+    this.#calls.delete(call.id);
+    this.#unfinished.delete(call.id);
+    this.#byDevice.get(call.deviceId)?.delete(call.id);
+    if (this.#byDevice.get(call.deviceId)?.size === 0) this.#byDevice.delete(call.deviceId);
+    if (call.requestUUID !== null) this.#byUUID.delete(`${call.deviceId}\u0000${call.requestUUID}`);
   }
 }
 

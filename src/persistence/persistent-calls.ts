@@ -155,7 +155,7 @@ export class PersistentCalls {
     for (const call of calls) {
       if (!this.#options.hasSession(deviceId)) return;
       // A call of a device that was deleted is never handed to a device that took its id later.
-      if (call.tenantId !== tenantId) void this.delete(call).catch(() => {});
+      if (call.tenantId !== tenantId) void this.#withdrawStored(call).catch(() => {});
       else this.#start(call, { fresh: asRead.has(call.id) });
     }
   }
@@ -166,7 +166,7 @@ export class PersistentCalls {
    */
   async deviceRemoved(deviceId: string, tenantId: string): Promise<void> {
     const calls = await this.#store(() => this.#options.store.unfinishedByDevice(deviceId));
-    await Promise.all(calls.filter((call) => call.tenantId === tenantId).map((call) => this.delete(call)));
+    await Promise.all(calls.filter((call) => call.tenantId === tenantId).map((call) => this.#withdrawStored(call)));
   }
 
   /** The device's session left this node: its deliveries stop, and the calls wait in the store as they are. */
@@ -191,7 +191,19 @@ export class PersistentCalls {
   }
 
   /** Withdraws a call that is still under way and marks it DELETED (a finished one is marked too). */
+  /**
+   * DELETE of a call, as ThingsBoard does it: an unfinished call is withdrawn first (DELETED is written, told to its
+   * subscribers and to the node delivering it), then the record is removed (404 afterwards); a finished one is
+   * removed as it is. Answers the call as it was when removed.
+   */
   async delete(call: StoredCall): Promise<StoredCall> {
+    const ended = isFinal(call) ? call : await this.#withdrawStored(call);
+    await this.#store(() => this.#options.store.remove(ended));
+    return ended;
+  }
+
+  /** The call ends DELETED and its record stays (readable by its tenant until retention). */
+  async #withdrawStored(call: StoredCall): Promise<StoredCall> {
     // From now on nothing but DELETED is written for it here, whatever its delivery is doing.
     this.#finished.add(call.id);
     let deleted: StoredCall;

@@ -165,6 +165,12 @@ export class RedisCallStore implements CallStore {
     }
   }
 
+  async remove(call: StoredCall): Promise<void> {
+    const member = `${call.deviceId}\n${call.id}`;
+    await this.#purge(member);
+    await withTimeout(this.#redis.zrem(UNFINISHED, member));
+  }
+
   async #purge(member: string): Promise<void> {
     const [deviceId, id] = splitMember(member);
     const call = await this.#read(deviceId, id);

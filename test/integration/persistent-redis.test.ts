@@ -51,6 +51,32 @@ describe('persistent calls in Redis', () => {
     }
   });
 
+  it('DELETE removes a call from Redis: a queued one after it is withdrawn, a finished one as it is; both 404 afterwards, on a restarted server too', async () => {
+    const first = await node();
+    const token = await login(first.http);
+    const del = (http: string, rpcId: string) => fetch(`${http}/api/rpc/persistent/${rpcId}`, { method: 'DELETE', headers: { 'x-authorization': `Bearer ${token}` } });
+    const queued = await persistent(first.http, token, { method: 'neverSent', expirationTime: Date.now() + 60_000 });
+    const done = await persistent(first.http, token, { method: 'finished', expirationTime: Date.now() + 60_000 });
+    const device = await connectDevice(first.mqtt, 'TOKEN_PLAIN');
+    await answerRequests(device, (method) => (method === 'finished' ? { ok: 1 } : undefined));
+    await expect.poll(async () => (await status(first.http, token, done)).status, { timeout: 5000 }).toBe('SUCCESSFUL');
+    device.end(true);
+    expect(((await (await del(first.http, done)).json()) as { status: string }).status).toBe('SUCCESSFUL');
+    await first.server.close();
+    const second = await node();
+    try {
+      expect(((await (await del(second.http, queued)).json()) as { status: string }).status).toBe('DELETED');
+      for (const rpcId of [queued, done]) {
+        expect((await fetch(`${second.http}/api/rpc/persistent/${rpcId}`, { headers: { 'x-authorization': `Bearer ${token}` } })).status).toBe(404);
+      }
+      const list = (await (await fetch(`${second.http}/api/rpc/persistent/device/dev-plain?pageSize=100&page=0`, { headers: { 'x-authorization': `Bearer ${token}` } })).json()) as { data: Array<{ id: { id: string } } | { rpcId?: string }> };
+      expect(JSON.stringify(list.data)).not.toContain(queued);
+      expect(JSON.stringify(list.data)).not.toContain(done);
+    } finally {
+      await second.server.close();
+    }
+  });
+
   it('with Redis unreachable, a persistent call is refused with 503 and a clear code; plain calls go on', async () => {
     const own = await startRedis();
     const { server, http, mqtt } = await node(own.url);

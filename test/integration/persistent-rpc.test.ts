@@ -83,7 +83,7 @@ describe('persistent calls', () => {
     await expect.poll(async () => (await stored(rpcId)).status, { timeout: 3000 }).toBe('EXPIRED');
   });
 
-  it('DELETE withdraws a queued call (TENANT_ADMIN only); the device never gets it', async () => {
+  it('DELETE withdraws a queued call (TENANT_ADMIN only); the device never gets it, and the record is gone (404)', async () => {
     const rpcId = await submit({ method: 'withdrawn', timeout: 10_000 });
     const forbidden = await fetch(`${t.httpUrl}/api/rpc/persistent/${rpcId}`, { method: 'DELETE', headers: { 'x-authorization': `Bearer ${customer}` } });
     expect(forbidden.status).toBe(403);
@@ -95,7 +95,22 @@ describe('persistent calls', () => {
     const seen = await answerRequests(device, () => ({}));
     await new Promise((r) => setTimeout(r, 200));
     expect(seen.map((s) => s.method)).not.toContain('withdrawn');
-    expect((await stored(rpcId)).status).toBe('DELETED');
+    const gone = await fetch(`${t.httpUrl}/api/rpc/persistent/${rpcId}`, { headers: { 'x-authorization': `Bearer ${admin}` } });
+    expect(gone.status).toBe(404);
+  });
+
+  it('DELETE of a finished call removes it as ThingsBoard does, its status not rewritten: 200 with the call as it ended, then 404', async () => {
+    const device = await connectDevice(t.mqttUrl, 'TOKEN_PLAIN');
+    devices.push(device);
+    await answerRequests(device, () => ({ done: true }));
+    const rpcId = await submit({ method: 'finished', timeout: 10_000 });
+    await expect.poll(async () => (await stored(rpcId)).status, { timeout: 3000 }).toBe('SUCCESSFUL');
+    const res = await fetch(`${t.httpUrl}/api/rpc/persistent/${rpcId}`, { method: 'DELETE', headers: { 'x-authorization': `Bearer ${admin}` } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Stored).status).toBe('SUCCESSFUL');
+    expect((await fetch(`${t.httpUrl}/api/rpc/persistent/${rpcId}`, { headers: { 'x-authorization': `Bearer ${admin}` } })).status).toBe(404);
+    const again = await fetch(`${t.httpUrl}/api/rpc/persistent/${rpcId}`, { method: 'DELETE', headers: { 'x-authorization': `Bearer ${admin}` } });
+    expect(again.status).toBe(404);
   });
 
   it('an expirationTime more than 24.8 days ahead is refused with 400', async () => {
