@@ -416,7 +416,9 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     if (state === 'sent') machine = machines.sent;
     else if (state === 'delivered' && !record.oneway) machine = pendingCallMachines.twoway.delivered;
     record.actor = createActor(this.#pendingCall.get(machine)!, { input: record, parent: this.#host });
-    if (state !== 'delivered') this.#emitCall(record, state);
+    // Every status the call passes through is told, in order: it was in line, however briefly, before it went out.
+    this.#emitCall(record, 'queued');
+    if (state === 'sent') this.#emitCall(record, 'sent');
     record.actor.start();
     if (state === 'delivered' && record.oneway) record.actor.send({ type: 'HANDED_OVER' });
     if (record.failure !== undefined) record.actor.send({ type: 'FAILED' });
@@ -543,6 +545,8 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         for (const joiner of running.joiners) joiner(record);
       }
     }
+    // A reply that overtook its acknowledgement (or answers an earlier attempt) still means the device had the request.
+    if (outcome === 'replied' && from !== 'delivered') this.#emitCall(record, 'delivered');
     this.#emitCall(record, outcome, error);
     if (error !== undefined) record.completion.reject(error);
     else record.completion.resolve(record.oneway ? undefined : record.reply);

@@ -76,7 +76,7 @@ describe('CoAP device API', () => {
     try {
       await observe('TOKEN_A', () => undefined);
       await expect(t.server.call('dev-a', { method: 'tracked', timeout: 500 })).rejects.toMatchObject({ code: 'IOT_ERR_NO_REPLY_DELIVERED' });
-      expect(statuses).toEqual(['sent', 'delivered', 'timeout']);
+      expect(statuses).toEqual(['queued', 'sent', 'delivered', 'timeout']);
     } finally {
       t.server.off('call', onCall);
     }

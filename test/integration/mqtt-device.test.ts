@@ -167,7 +167,7 @@ for (const variant of variants) {
       }
       expect(sessions.map((s) => s.state)).toEqual(['connected', 'subscribed', 'disconnected']);
       expect(sessions[0]!.transport).toBe(variant.ws ? 'mqtt-ws' : 'mqtt');
-      expect(calls.map((c) => c.status)).toEqual(['sent', 'delivered', 'replied']);
+      expect(calls.map((c) => c.status)).toEqual(['queued', 'sent', 'delivered', 'replied']);
     });
   });
 }

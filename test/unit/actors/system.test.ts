@@ -167,14 +167,14 @@ describe('ActorSystem - answers', () => {
     h.online(link);
     const call = h.twoway({ unit: 'C' });
     expect(link.delivered).toEqual([{ id: 1, method: 'getTemp', params: { unit: 'C' }, paramsJson: '{"unit":"C"}', deadline: START + 1000, at: START, result: 'sent' }]);
-    expect(h.statuses(1)).toEqual(['sent']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent']);
     h.system.acknowledge(DEVICE, 1);
-    expect(h.statuses(1)).toEqual(['sent', 'delivered']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'delivered']);
     await flush();
     expect(call.state).toBe('pending');
     expect(h.system.reply(DEVICE, 1, '{"t":21.5}')).toBe(true);
     await expectResolved(call, { t: 21.5 });
-    expect(h.statuses(1)).toEqual(['sent', 'delivered', 'replied']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'delivered', 'replied']);
     expect(h.system.pendingCalls).toBe(0);
     expect(scheduler.size).toBe(0);
   });
@@ -187,7 +187,7 @@ describe('ActorSystem - answers', () => {
     expect(h.system.reply(DEVICE, 1, Buffer.from('[1,2]'))).toBe(true);
     await expectResolved(call, [1, 2]);
     h.system.acknowledge(DEVICE, 1);
-    expect(h.statuses(1)).toEqual(['sent', 'replied']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'delivered', 'replied']);
     expect(h.system.pendingCalls).toBe(0);
     expect(h.system.orphanReplies).toBe(0);
   });
@@ -210,7 +210,7 @@ describe('ActorSystem - answers', () => {
     expect(call.state).toBe('pending');
     h.system.acknowledge(DEVICE, 1);
     await expectResolved(call, undefined);
-    expect(h.statuses(1)).toEqual(['sent', 'delivered']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'delivered']);
     expect(h.system.pendingCalls).toBe(0);
     expect(scheduler.size).toBe(0);
   });
@@ -248,12 +248,12 @@ describe('ActorSystem - answers', () => {
     link.next = 'delivered';
     h.online(link);
     const call = h.twoway();
-    expect(h.statuses(1)).toEqual(['delivered']);
+    expect(h.statuses(1)).toEqual(['queued', 'delivered']);
     await flush();
     expect(call.state).toBe('pending');
     h.system.reply(DEVICE, 1, '"ok"');
     await expectResolved(call, 'ok');
-    expect(h.statuses(1)).toEqual(['delivered', 'replied']);
+    expect(h.statuses(1)).toEqual(['queued', 'delivered', 'replied']);
   });
 
   it('twoway - a call made while offline goes out when the device subscribes before its deadline', async () => {
@@ -268,7 +268,7 @@ describe('ActorSystem - answers', () => {
     expect(link.delivered).toEqual([{ id: 1, method: 'getTemp', params: { x: 1 }, paramsJson: '{"x":1}', deadline: START + 1000, at: START + 500, result: 'sent' }]);
     h.system.reply(DEVICE, 1, 'true');
     await expectResolved(call, true);
-    expect(h.statuses(1)).toEqual(['queued', 'sent', 'replied']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'delivered', 'replied']);
   });
 });
 
@@ -322,7 +322,7 @@ describe('ActorSystem - deadlines', () => {
     await expectRejected(call, 'IOT_ERR_NO_REPLY_SENT');
     expect(call.error!.status).toBe(504);
     expect(call.error!.legacyStatus).toBe(408);
-    expect(h.statuses(1)).toEqual(['sent', 'timeout']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'timeout']);
   });
 
   it('twoway - deadline while delivered rejects IOT_ERR_NO_REPLY_DELIVERED', async () => {
@@ -332,7 +332,7 @@ describe('ActorSystem - deadlines', () => {
     h.system.acknowledge(DEVICE, 1);
     vi.advanceTimersByTime(1000);
     await expectRejected(call, 'IOT_ERR_NO_REPLY_DELIVERED');
-    expect(h.statuses(1)).toEqual(['sent', 'delivered', 'timeout']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'delivered', 'timeout']);
   });
 
   it('twoway - deadline after a QoS 0 hand-over rejects IOT_ERR_NO_REPLY_DELIVERED', async () => {
@@ -351,7 +351,7 @@ describe('ActorSystem - deadlines', () => {
     const call = h.oneway();
     vi.advanceTimersByTime(1000);
     await expectRejected(call, 'IOT_ERR_NO_REPLY_SENT');
-    expect(h.statuses(1)).toEqual(['sent', 'timeout']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'timeout']);
   });
 
   it('oneway - device offline until deadline rejects IOT_ERR_DEVICE_OFFLINE', async () => {
@@ -492,7 +492,7 @@ describe('ActorSystem - sessions lost and taken over', () => {
     const call = h.twoway({ n: 7 }, { timeout: 5000 });
     expect(first.ids).toEqual([1]);
     h.system.detach(DEVICE, first);
-    expect(h.statuses(1)).toEqual(['sent', 'queued']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'queued']);
     expect(h.system.deviceState(DEVICE)).toBe('offline');
     expect(h.system.pendingCalls).toBe(1);
 
@@ -505,7 +505,7 @@ describe('ActorSystem - sessions lost and taken over', () => {
     h.system.acknowledge(DEVICE, 1);
     h.system.reply(DEVICE, 1, '{"done":true}');
     await expectResolved(call, { done: true });
-    expect(h.statuses(1)).toEqual(['sent', 'queued', 'sent', 'delivered', 'replied']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'queued', 'sent', 'delivered', 'replied']);
     expect(first.ids).toEqual([1]);
   });
 
@@ -529,7 +529,7 @@ describe('ActorSystem - sessions lost and taken over', () => {
     const call = h.twoway();
     h.system.acknowledge(DEVICE, 1);
     h.system.detach(DEVICE, first);
-    expect(h.statuses(1)).toEqual(['sent', 'delivered']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'delivered']);
     const second = new FakeLink();
     h.online(second);
     expect(second.attempts).toEqual([]);
@@ -594,8 +594,8 @@ describe('ActorSystem - sessions lost and taken over', () => {
       { deviceId: DEVICE, state: 'connected', transport: 'fake', remoteAddress: '192.0.2.2:2' },
     ]);
     expect(h.system.deviceState(DEVICE)).toBe('connected');
-    expect(h.statuses(1)).toEqual(['sent', 'queued']);
-    expect(h.statuses(2)).toEqual(['sent', 'delivered']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'queued']);
+    expect(h.statuses(2)).toEqual(['queued', 'sent', 'delivered']);
     expect(second.attempts).toEqual([]);
 
     h.system.subscribe(DEVICE, second);
@@ -641,7 +641,7 @@ describe('ActorSystem - sessions lost and taken over', () => {
     expect(link.ids).toEqual([1]);
     h.system.reply(DEVICE, 1, '1');
     await expectResolved(call, 1);
-    expect(h.statuses(1)).toEqual(['queued', 'sent', 'replied']);
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'delivered', 'replied']);
   });
 });
 
@@ -792,7 +792,7 @@ describe('ActorSystem - per-device cap', () => {
     expect(third.error!.status).toBe(429);
     expect(third.error!.message).toContain(DEVICE);
     expect(link.ids).toEqual([1, 2]);
-    expect(h.callEvents.map((e) => e.requestId)).toEqual([1, 2]);
+    expect(h.callEvents.map((e) => e.requestId)).toEqual([1, 1, 2, 2]); // queued and sent each; none for the refused call
     expect(first.state).toBe('pending');
     expect(second.state).toBe('pending');
   });
@@ -1272,7 +1272,9 @@ describe('ActorSystem - events', () => {
     vi.advanceTimersByTime(1000);
     await flush();
     expect(h.callEvents.map(({ error, ...rest }) => ({ ...rest, code: error?.code }))).toEqual([
+      { deviceId: DEVICE, requestId: 1, method: 'reboot', oneway: false, status: 'queued', code: undefined },
       { deviceId: DEVICE, requestId: 1, method: 'reboot', oneway: false, status: 'sent', code: undefined },
+      { deviceId: DEVICE, requestId: 2, method: 'setLed', oneway: true, status: 'queued', code: undefined },
       { deviceId: DEVICE, requestId: 2, method: 'setLed', oneway: true, status: 'sent', code: undefined },
       { deviceId: DEVICE, requestId: 1, method: 'reboot', oneway: false, status: 'timeout', code: 'IOT_ERR_NO_REPLY_SENT' },
       { deviceId: DEVICE, requestId: 2, method: 'setLed', oneway: true, status: 'timeout', code: 'IOT_ERR_NO_REPLY_SENT' },
