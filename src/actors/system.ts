@@ -48,6 +48,11 @@ async function withCallerStack<T>(call: Promise<T>): Promise<T> {
   }
 }
 
+/** An abort reason that says the call's time is up rather than that it is withdrawn. */
+function isTimeUp(reason: unknown): boolean {
+  return reason instanceof RpcError && (reason.code === 'IOT_ERR_NO_REPLY_SENT' || reason.code === 'IOT_ERR_NO_REPLY_DELIVERED');
+}
+
 /** Devices forgotten while their ids ran ahead of the seed, kept at most: the oldest go first. */
 const MAX_ID_FLOORS = 10_000;
 
@@ -79,7 +84,11 @@ export interface CallRequest {
   /** Epoch ms. */
   readonly deadline: number;
   readonly requestUUID?: string;
-  /** Aborting withdraws the call (it ends `deleted`, the caller gets IOT_ERR_CALL_DELETED). */
+  /**
+   * Aborting withdraws the call (it ends `deleted`, the caller gets IOT_ERR_CALL_DELETED). Aborting with an RpcError
+   * IOT_ERR_NO_REPLY_SENT or IOT_ERR_NO_REPLY_DELIVERED ends it as its deadline would, `timeout` (a persistent
+   * call's attempt whose acknowledgement did not come in time).
+   */
   readonly signal?: AbortSignal;
   /** Told every status the call reaches and the request id it went out with, before its caller is answered (persistent calls write them down). */
   readonly onStatus?: (status: CallStatus, requestId: number) => void;
@@ -199,7 +208,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       if (record.requestUUID !== undefined) this.#byUUID.set(uuidKey(deviceId, record.requestUUID), { record, joiners: [] });
       record.deadlineKey = this.#options.scheduler.schedule(record.deadline, record);
       if (signal !== undefined) {
-        const withdraw = () => record.actor?.send({ type: 'DELETED' });
+        const withdraw = () => record.actor?.send({ type: isTimeUp(signal.reason) ? 'DEADLINE' : 'DELETED' });
         signal.addEventListener('abort', withdraw, { once: true });
         record.detachAbort = () => signal.removeEventListener('abort', withdraw);
       }

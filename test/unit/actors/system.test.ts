@@ -361,6 +361,21 @@ describe('ActorSystem - deadlines', () => {
     await expectRejected(call, 'IOT_ERR_DEVICE_OFFLINE');
   });
 
+  it('aborting with a timeout error ends the call timed out, not deleted (a persistent attempt\'s ack timer)', async () => {
+    const h = harness();
+    h.online(new FakeLink());
+    const controller = new AbortController();
+    const call = track(h.system.call(DEVICE, { method: 'slowAck', params: {}, oneway: false, deadline: Date.now() + 10_000, signal: controller.signal }));
+    controller.abort(new RpcError('IOT_ERR_NO_REPLY_SENT', DEVICE));
+    await expectRejected(call, 'IOT_ERR_NO_REPLY_SENT');
+    expect(h.statuses(1)).toEqual(['queued', 'sent', 'timeout']);
+    const other = new AbortController();
+    const withdrawn = track(h.system.call(DEVICE, { method: 'gone', params: {}, oneway: false, deadline: Date.now() + 10_000, signal: other.signal }));
+    other.abort();
+    await expectRejected(withdrawn, 'IOT_ERR_CALL_DELETED');
+    expect(h.statuses(2)).toEqual(['queued', 'sent', 'deleted']);
+  });
+
   it('the rejection carries the stack of the code that made the call', async () => {
     const h = harness();
     const awaitingCaller = async () => {
