@@ -277,7 +277,7 @@ export class RpcEngine implements TransportContext {
     try {
       this.deviceData.recordAttributes(device, 'shared', parseAttributes(values));
     } catch (error) {
-      if (error instanceof DeviceDataError) throw new RpcError(error.reason === 'limit' ? 'IOT_ERR_PAYLOAD_TOO_LARGE' : 'IOT_ERR_BAD_REQUEST', error.message);
+      if (error instanceof DeviceDataError) throw error.toRpcError();
       throw error;
     }
     this.actors.sessionOf(deviceId)?.pushAttributes?.(values);

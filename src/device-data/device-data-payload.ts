@@ -9,6 +9,8 @@ export interface TelemetryEntry {
   readonly values: Readonly<Record<string, unknown>>;
 }
 
+import { RpcError } from '../errors.js';
+
 export class DeviceDataError extends Error {
   /** `limit`: the message is well formed but past the data limits; `format`: it is not what ThingsBoard takes. */
   constructor(
@@ -16,6 +18,11 @@ export class DeviceDataError extends Error {
     readonly reason: 'format' | 'limit' = 'format',
   ) {
     super(message);
+  }
+
+  /** The REST / HTTP / CoAP answer: 400 for a payload ThingsBoard refuses, 413 past the data limits. */
+  toRpcError(): RpcError {
+    return new RpcError(this.reason === 'limit' ? 'IOT_ERR_PAYLOAD_TOO_LARGE' : 'IOT_ERR_BAD_REQUEST', this.message);
   }
 }
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Device } from '../registry/device-registry.js';
-import { DeviceDataError, type TelemetryEntry } from './device-data-payload.js';
+import { DeviceDataError, parseAttributes, parseTelemetry, type TelemetryEntry } from './device-data-payload.js';
 
 export type AttributeScope = 'client' | 'shared';
 
@@ -52,6 +52,12 @@ export class LatestValues extends EventEmitter<{ telemetry: [TelemetryEvent]; at
 
   constructor(readonly limits: DeviceDataLimits) {
     super();
+  }
+
+  /** What a device sent on its telemetry or attributes topic/path, parsed and kept; DeviceDataError when refused. */
+  recordFromDevice(device: Device, kind: 'telemetry' | 'attributes', payload: unknown): void {
+    if (kind === 'telemetry') this.recordTelemetry(device, parseTelemetry(payload));
+    else this.recordAttributes(device, 'client', parseAttributes(payload));
   }
 
   recordTelemetry(device: Device, entries: readonly TelemetryEntry[]): void {

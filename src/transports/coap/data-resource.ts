@@ -1,6 +1,6 @@
 import { parseBoundedJson } from '../../bounded-json.js';
 import { attributesAnswer, parseAttributesRequest } from '../../device-data/attributes-request.js';
-import { DeviceDataError, parseAttributes, parseTelemetry } from '../../device-data/device-data-payload.js';
+import { DeviceDataError } from '../../device-data/device-data-payload.js';
 import { RpcError } from '../../errors.js';
 import type { Device } from '../../registry/device-registry.js';
 import { errorAnswer, type CoapAnswer } from './answer.js';
@@ -21,7 +21,7 @@ function queryOf(message: CoapMessage): Record<string, string> {
 }
 
 function refused(error: unknown): CoapAnswer {
-  if (error instanceof DeviceDataError) return errorAnswer(new RpcError(error.reason === 'limit' ? 'IOT_ERR_PAYLOAD_TOO_LARGE' : 'IOT_ERR_BAD_REQUEST', error.message));
+  if (error instanceof DeviceDataError) return errorAnswer(error.toRpcError());
   return errorAnswer(new RpcError('IOT_ERR_INVALID_JSON', (error as Error).message));
 }
 
@@ -35,8 +35,7 @@ export function handleDataRequest(server: CoapServer, message: CoapMessage, devi
   if (message.code === '0.02') {
     try {
       const payload = parseBoundedJson(message.payload.toString('utf8'), maxJsonDepth);
-      if (resource === 'telemetry') deviceData.recordTelemetry(device, parseTelemetry(payload));
-      else deviceData.recordAttributes(device, 'client', parseAttributes(payload));
+      deviceData.recordFromDevice(device, resource, payload);
     } catch (error) {
       return refused(error);
     }

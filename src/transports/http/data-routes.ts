@@ -1,14 +1,12 @@
 import type { RouteHandler } from '../../api/http-api.js';
 import { parseJson, readBody, sendJson, sendEmpty } from '../../api/http-io.js';
 import { attributesAnswer, parseAttributesRequest } from '../../device-data/attributes-request.js';
-import { DeviceDataError, parseAttributes, parseTelemetry } from '../../device-data/device-data-payload.js';
-import { RpcError } from '../../errors.js';
+import { DeviceDataError } from '../../device-data/device-data-payload.js';
 import { deviceByToken, type HttpDeviceContext } from './device-routes.js';
 
-/** A payload ThingsBoard refuses is 400; one past the data limits 413 (limits.maxDataKeysPerDevice / maxDataValueBytes). */
+/** A payload ThingsBoard refuses is 400; one past the data limits 413. */
 function refused(error: unknown): never {
-  if (error instanceof DeviceDataError) throw new RpcError(error.reason === 'limit' ? 'IOT_ERR_PAYLOAD_TOO_LARGE' : 'IOT_ERR_BAD_REQUEST', error.message);
-  throw error;
+  throw error instanceof DeviceDataError ? error.toRpcError() : error;
 }
 
 /** `POST /api/v1/{token}/telemetry` and `…/attributes` (ThingsBoard's HTTP device API): 200, latest values kept. */
@@ -17,8 +15,7 @@ export function deviceDataRoute(context: HttpDeviceContext, kind: 'telemetry' | 
     const device = deviceByToken(context, params.token);
     const payload = parseJson(await readBody(req, context), context.maxJsonDepth);
     try {
-      if (kind === 'telemetry') context.deviceData.recordTelemetry(device, parseTelemetry(payload));
-      else context.deviceData.recordAttributes(device, 'client', parseAttributes(payload));
+      context.deviceData.recordFromDevice(device, kind, payload);
     } catch (error) {
       refused(error);
     }

@@ -1,6 +1,6 @@
 import type { IPublishPacket } from 'mqtt-packet';
 import { parseBoundedJson } from '../../../bounded-json.js';
-import { DeviceDataError, parseAttributes, parseTelemetry } from '../../../device-data/device-data-payload.js';
+import { DeviceDataError } from '../../../device-data/device-data-payload.js';
 import { attributesAnswer, parseAttributesRequest } from '../../../device-data/attributes-request.js';
 import type { MqttConnection } from '../connection.js';
 import { encodePublish } from '../codec.js';
@@ -17,8 +17,7 @@ export function handleDeviceData(connection: MqttConnection, packet: IPublishPac
   const { deviceData, logger, maxJsonDepth } = connection.context;
   try {
     const payload = parseBoundedJson(packet.payload.toString(), maxJsonDepth);
-    if (kind === 'telemetry') deviceData.recordTelemetry(device, parseTelemetry(payload));
-    else deviceData.recordAttributes(device, 'client', parseAttributes(payload));
+    deviceData.recordFromDevice(device, kind, payload);
     return REASON.SUCCESS;
   } catch (error) {
     logger.debug({ device: device.id, kind, reason: (error as Error).message }, 'device data refused');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DeviceDataError, parseAttributes, parseTelemetry } from '../../../device-data/device-data-payload.js';
+import { DeviceDataError } from '../../../device-data/device-data-payload.js';
 import { publishToDevice } from './device-data.js';
 import { parseBoundedJson } from '../../../bounded-json.js';
 import type { IPublishPacket } from 'mqtt-packet';
@@ -78,8 +78,7 @@ function gatewayData(connection: MqttConnection, message: unknown, kind: 'teleme
     }
     const device = devices.get(subDevice.deviceId)!;
     try {
-      if (kind === 'telemetry') deviceData.recordTelemetry(device, parseTelemetry(data));
-      else deviceData.recordAttributes(device, 'client', parseAttributes(data));
+      deviceData.recordFromDevice(device, kind, data);
     } catch (error) {
       logger.debug({ gateway: connection.device?.id, device: device.id, kind, reason: (error as Error).message }, 'gateway device data refused');
       reasonCode = error instanceof DeviceDataError && error.reason === 'limit' ? REASON.QUOTA_EXCEEDED : REASON.PAYLOAD_FORMAT_INVALID;
