@@ -53,6 +53,7 @@ const deviceSchema = z
     id: id.optional(),
     name: z.string().min(1).max(255),
     type: z.string().min(1).max(255).optional(),
+    label: z.string().max(255).nullable().optional(),
     tenantId: id,
     customerId: id.nullable().optional(),
     accessToken: z.string().min(1).max(255).optional(),

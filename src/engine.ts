@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
 import { LatestValues } from './device-data/latest-values.js';
+import { SharedAttributeUpdates } from './device-data/shared-attribute-updates.js';
+import { MemoryValuesStore } from './device-data/memory-values-store.js';
+import { RedisValuesStore } from './device-data/redis-values-store.js';
 import { DeviceDataError, parseAttributes } from './device-data/device-data-payload.js';
 import { ActorSystem, type CallStatus } from './actors/index.js';
 import { TokenService } from './api/index.js';
@@ -80,6 +83,8 @@ export class RpcEngine implements TransportContext {
   readonly maxCoapPayloadBytes: number;
   readonly maxDevicesPerGateway: number;
   readonly deviceData: LatestValues;
+  /** Shared attribute updates on their way to the device's sessions that listen for them. */
+  readonly attributeUpdates: SharedAttributeUpdates;
   readonly coapTransmission: ServerConfig['coap'];
   readonly defaultTimeoutMs: number;
   /** With Redis: this node's place in the cluster (directory, inboxes, routing). */
@@ -154,11 +159,14 @@ export class RpcEngine implements TransportContext {
     this.maxHttpBodyBytes = config.limits.maxHttpBodyBytes;
     this.maxCoapPayloadBytes = config.limits.maxCoapPayloadBytes;
     this.maxDevicesPerGateway = config.limits.maxDevicesPerGateway;
-    this.deviceData = new LatestValues({
+    const dataLimits = {
       maxKeysPerDevice: config.limits.maxDataKeysPerDevice,
       maxValueBytes: config.limits.maxDataValueBytes,
       maxBytesPerDevice: config.limits.maxDataBytesPerDevice,
-    });
+    };
+    // In a cluster the latest values are in Redis: any node reads what a device sent to another.
+    this.deviceData = new LatestValues(dataLimits, cluster === undefined ? new MemoryValuesStore(dataLimits) : new RedisValuesStore(cluster.redis, dataLimits));
+    this.attributeUpdates = new SharedAttributeUpdates(node?.bus, logger);
     this.events.followDeviceData(this.deviceData);
     this.coapTransmission = config.coap;
     this.defaultTimeoutMs = config.rpc.defaultTimeoutMs;
@@ -270,17 +278,20 @@ export class RpcEngine implements TransportContext {
     });
   }
 
-  /** Sets shared attributes of a device (ThingsBoard's SHARED_SCOPE): kept as latest values and pushed to its session. */
-  setSharedAttributes(deviceId: string, values: Record<string, unknown>): void {
+  /**
+   * Sets shared attributes of a device (ThingsBoard's SHARED_SCOPE): kept as latest values and pushed to each of its
+   * sessions that listens for them, on any node. Rejects with RpcError (400, 413, 503 when Redis is away).
+   */
+  async setSharedAttributes(deviceId: string, values: Record<string, unknown>): Promise<void> {
     const device = this.devices.get(deviceId);
     if (device === undefined) throw new RpcError('IOT_ERR_DEVICE_NOT_FOUND', deviceId);
     try {
-      this.deviceData.recordAttributes(device, 'shared', parseAttributes(values));
+      await this.deviceData.recordAttributes(device, 'shared', parseAttributes(values));
+      await this.attributeUpdates.publish(deviceId, values);
     } catch (error) {
       if (error instanceof DeviceDataError) throw error.toRpcError();
-      throw error;
+      throw new RpcError('IOT_ERR_UNAVAILABLE', `the attributes were kept, but could not be pushed to the device's session: ${(error as Error).message}`);
     }
-    this.actors.sessionOf(deviceId)?.pushAttributes?.(values);
   }
 
   /** Deletes a device (on every node, with Redis): its sessions close and its pending calls fail. */
@@ -290,7 +301,7 @@ export class RpcEngine implements TransportContext {
     await this.shared?.removeDevice(device);
     this.devices.remove(deviceId);
     this.actors.removeDevice(deviceId);
-    this.deviceData.removeDevice(deviceId);
+    await this.deviceData.removeDevice(deviceId).catch((error: unknown) => this.logger.warn({ err: (error as Error).message, deviceId }, 'the deleted device\'s latest values could not be removed'));
     await this.persistent.deviceRemoved(deviceId, device.tenantId).catch((error: unknown) =>
       this.logger.warn({ err: (error as Error).message, deviceId }, 'the deleted device\'s unfinished persistent calls could not be marked DELETED; no device of another tenant will get them'),
     );

@@ -209,15 +209,19 @@ export class RpcServer {
   /**
    * Telemetry and attributes devices send (ThingsBoard's device API), and shared attributes the application set:
    * `deviceData.on('telemetry', ({ device, entries }) => …)`, `deviceData.on('attributes', ({ device, scope, values }) => …)`,
-   * and their latest values, `deviceData.telemetry(deviceId, keys?)`, `deviceData.attributes(deviceId, scope, keys?)`.
+   * and their latest values, `await deviceData.telemetry(deviceId, keys?)`, `await deviceData.attributes(deviceId, scope, keys?)`
+   * (in a cluster they are read from Redis, so any node has them).
    */
   get deviceData(): LatestValues {
     return this.#engine.deviceData;
   }
 
-  /** Sets shared attributes of a device (ThingsBoard's SHARED_SCOPE) and pushes them to its session, as ThingsBoard does. */
-  setSharedAttributes(deviceId: string, values: Record<string, unknown>): void {
-    this.#engine.setSharedAttributes(deviceId, values);
+  /**
+   * Sets shared attributes of a device (ThingsBoard's SHARED_SCOPE) and pushes them to each of its sessions that
+   * listens for them (MQTT, HTTP long-poll, CoAP observe), on any node, as ThingsBoard does.
+   */
+  setSharedAttributes(deviceId: string, values: Record<string, unknown>): Promise<void> {
+    return this.#engine.setSharedAttributes(deviceId, values);
   }
 
   /** Answers devices' client-side calls of `method` with `handler`'s value. */

@@ -35,6 +35,4 @@ export interface SessionLink {
   readonly endsAfterEachCall?: true;
   deliver(request: OutgoingRequest): DeliveryResult;
   close(reason: CloseReason): void;
-  /** Shared attributes the application set, pushed as ThingsBoard pushes them; absent where the transport has no push. */
-  pushAttributes?(values: Readonly<Record<string, unknown>>): void;
 }

@@ -8,7 +8,7 @@ import { loginRoute, refreshRoute } from './routes/auth.js';
 import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listTenantDevicesRoute, listCustomerDevicesRoute } from './routes/devices.js';
 import { deletePersistentRoute, getPersistentRoute, listPersistentRoute } from './routes/persistent.js';
 import { rpcRoute } from './routes/rpc.js';
-import { attributesRequestRoute, clientCallRoute, deviceDataRoute, pollRoute, replyRoute } from '../transports/http/index.js';
+import { attributeUpdatesRoute, attributesRequestRoute, clientCallRoute, deviceDataRoute, pollRoute, replyRoute } from '../transports/http/index.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -72,5 +72,6 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
   on('POST', '/api/v1/:token/telemetry', deviceDataRoute(engine, 'telemetry'));
   on('POST', '/api/v1/:token/attributes', deviceDataRoute(engine, 'attributes'));
   on('GET', '/api/v1/:token/attributes', attributesRequestRoute(engine));
+  on('GET', '/api/v1/:token/attributes/updates', attributeUpdatesRoute(engine));
   return (req, res) => router.lookup(req, res);
 }

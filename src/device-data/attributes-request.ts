@@ -1,5 +1,5 @@
 import { DeviceDataError } from './device-data-payload.js';
-import type { AttributeScope, LatestValues } from './latest-values.js';
+import type { AttributeScope, LatestValue, LatestValues } from './latest-values.js';
 
 /** Which attributes a device asks for: ThingsBoard's comma-separated `clientKeys` and `sharedKeys`; absent = all. */
 export interface AttributesRequest {
@@ -29,11 +29,19 @@ export function parseAttributesRequest(payload: unknown): AttributesRequest {
  * ThingsBoard's answer: `{"client":{…},"shared":{…}}` with the keys asked for that have values. Asking for only one
  * scope answers only that one; asking for neither answers both, whole.
  */
-export function attributesAnswer(data: LatestValues, deviceId: string, request: AttributesRequest): { client?: Record<string, unknown>; shared?: Record<string, unknown> } {
+export async function attributesAnswer(data: LatestValues, deviceId: string, request: AttributesRequest): Promise<AttributesAnswer> {
   const both = request.clientKeys === undefined && request.sharedKeys === undefined;
-  const scope = (name: AttributeScope, keys: readonly string[] | undefined) => Object.fromEntries([...data.attributes(deviceId, name, keys)].map(([key, { value }]) => [key, value]));
-  const answer: { client?: Record<string, unknown>; shared?: Record<string, unknown> } = {};
-  if (both || request.clientKeys !== undefined) answer.client = scope('client', request.clientKeys);
-  if (both || request.sharedKeys !== undefined) answer.shared = scope('shared', request.sharedKeys);
+  const scope = async (name: AttributeScope, keys: readonly string[] | undefined) => valuesOf(await data.attributes(deviceId, name, keys));
+  const answer: AttributesAnswer = {};
+  if (both || request.clientKeys !== undefined) answer.client = await scope('client', request.clientKeys);
+  if (both || request.sharedKeys !== undefined) answer.shared = await scope('shared', request.sharedKeys);
   return answer;
 }
+
+export interface AttributesAnswer {
+  client?: Record<string, unknown>;
+  shared?: Record<string, unknown>;
+}
+
+/** Latest values as ThingsBoard's device APIs give them: key → value, without their ts. */
+export const valuesOf = (latest: ReadonlyMap<string, LatestValue>): Record<string, unknown> => Object.fromEntries([...latest].map(([key, { value }]) => [key, value]));

@@ -12,19 +12,29 @@ export interface TelemetryEntry {
 import { RpcError } from '../errors.js';
 
 export class DeviceDataError extends Error {
-  /** `limit`: the message is well formed but past the data limits; `format`: it is not what ThingsBoard takes. */
+  /**
+   * `format`: it is not what ThingsBoard takes; `limit`: well formed but past the data limits; `unavailable`: the
+   * cluster's value store (Redis) could not take or give it, so nothing was kept and the sender may try again.
+   */
   constructor(
     message: string,
-    readonly reason: 'format' | 'limit' = 'format',
+    readonly reason: 'format' | 'limit' | 'unavailable' = 'format',
   ) {
     super(message);
   }
 
-  /** The REST / HTTP / CoAP answer: 400 for a payload ThingsBoard refuses, 413 past the data limits. */
+  /** The REST / HTTP / CoAP answer: 400 for a payload ThingsBoard refuses, 413 past the data limits, 503 unavailable. */
   toRpcError(): RpcError {
-    return new RpcError(this.reason === 'limit' ? 'IOT_ERR_PAYLOAD_TOO_LARGE' : 'IOT_ERR_BAD_REQUEST', this.message);
+    return new RpcError(ERROR_CODES[this.reason], this.message);
+  }
+
+  /** For `.catch`: a DeviceDataError as its RpcError, anything else as it is. */
+  static rethrowAsRpcError(error: unknown): never {
+    throw error instanceof DeviceDataError ? error.toRpcError() : error;
   }
 }
+
+const ERROR_CODES = { format: 'IOT_ERR_BAD_REQUEST', limit: 'IOT_ERR_PAYLOAD_TOO_LARGE', unavailable: 'IOT_ERR_UNAVAILABLE' } as const;
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 

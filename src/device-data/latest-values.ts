@@ -1,17 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Device } from '../registry/device-registry.js';
 import { DeviceDataError, parseAttributes, parseTelemetry, type TelemetryEntry } from './device-data-payload.js';
+import type { DeviceDataLimits, DeviceValuesStore, LatestValue, ValueWrite } from './device-values-store.js';
 
+export type { DeviceDataLimits, LatestValue } from './device-values-store.js';
 export type AttributeScope = 'client' | 'shared';
-
-export interface DeviceDataLimits {
-  /** Telemetry keys and attribute keys a device may hold together (limits.maxDataKeysPerDevice). */
-  readonly maxKeysPerDevice: number;
-  /** The largest value, as JSON (limits.maxDataValueBytes). */
-  readonly maxValueBytes: number;
-  /** All of a device's values together, as JSON (limits.maxDataBytesPerDevice). */
-  readonly maxBytesPerDevice: number;
-}
 
 export interface TelemetryEvent {
   readonly device: Device;
@@ -24,120 +17,68 @@ export interface AttributesEvent {
   readonly values: Readonly<Record<string, unknown>>;
 }
 
-export interface LatestValue {
-  readonly ts: number;
-  readonly value: unknown;
-}
-
-interface DeviceValues {
-  readonly telemetry: Map<string, LatestValue>;
-  readonly client: Map<string, LatestValue>;
-  readonly shared: Map<string, LatestValue>;
-  /** Bytes of each value as JSON, by `kind key`, and their sum. */
-  readonly sizes: Map<string, number>;
-  bytes: number;
-}
-
-type Kind = 'telemetry' | AttributeScope;
-const sizeKey = (kind: Kind, key: string) => `${kind}\u0000${key}`;
-const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? 'null');
-
 /**
- * The latest value of each telemetry key and each attribute of each device, in memory: no history (iot-rpc is no
- * time-series database). A message that would take a device past its key limit, or that carries a value over the
- * byte limit, is refused whole (DeviceDataError) and nothing of it is kept.
+ * The latest value of each telemetry key and each attribute of each device: no history (iot-rpc is no
+ * time-series database). Kept in a DeviceValuesStore (memory, or Redis in a cluster). A message that would take a
+ * device past its key or byte limit, or that carries a value over the value limit, is refused whole
+ * (DeviceDataError) and nothing of it is kept; what is kept is told as a `telemetry` or `attributes` event.
  */
 export class LatestValues extends EventEmitter<{ telemetry: [TelemetryEvent]; attributes: [AttributesEvent] }> {
-  readonly #devices = new Map<string, DeviceValues>();
-
-  constructor(readonly limits: DeviceDataLimits) {
+  constructor(
+    readonly limits: DeviceDataLimits,
+    readonly store: DeviceValuesStore,
+  ) {
     super();
   }
 
-  /** What a device sent on its telemetry or attributes topic/path, parsed and kept; DeviceDataError when refused. */
-  recordFromDevice(device: Device, kind: 'telemetry' | 'attributes', payload: unknown): void {
-    if (kind === 'telemetry') this.recordTelemetry(device, parseTelemetry(payload));
-    else this.recordAttributes(device, 'client', parseAttributes(payload));
-  }
-
-  recordTelemetry(device: Device, entries: readonly TelemetryEntry[]): void {
-    const known = this.#devices.get(device.id);
-    this.#check(known, entries.map((entry) => entry.values), 'telemetry');
-    const values = known ?? this.#create(device.id);
-    for (const { ts, values: fresh } of entries) {
-      for (const [key, value] of Object.entries(fresh)) {
-        const latest = values.telemetry.get(key);
-        if (latest === undefined || latest.ts <= ts) this.#set(values, 'telemetry', key, { ts, value });
-      }
+  /** What a device sent on its telemetry or attributes topic/path, parsed and kept; rejects with DeviceDataError. */
+  recordFromDevice(device: Device, kind: 'telemetry' | 'attributes', payload: unknown): Promise<void> {
+    try {
+      return kind === 'telemetry' ? this.recordTelemetry(device, parseTelemetry(payload)) : this.recordAttributes(device, 'client', parseAttributes(payload));
+    } catch (error) {
+      return Promise.reject(error);
     }
-    if (entries.length > 0) this.emit('telemetry', { device, entries });
   }
 
-  recordAttributes(device: Device, scope: AttributeScope, fresh: Readonly<Record<string, unknown>>, now = Date.now()): void {
-    const known = this.#devices.get(device.id);
-    this.#check(known, [fresh], scope);
-    const values = known ?? this.#create(device.id);
-    for (const [key, value] of Object.entries(fresh)) this.#set(values, scope, key, { ts: now, value });
+  async recordTelemetry(device: Device, entries: readonly TelemetryEntry[]): Promise<void> {
+    // One write per key: the newest ts of the message (of equal ones, the last).
+    const newest = new Map<string, { ts: number; value: unknown }>();
+    for (const { ts, values } of entries) {
+      for (const [key, value] of Object.entries(values)) if ((newest.get(key)?.ts ?? -1) <= ts) newest.set(key, { ts, value });
+    }
+    if (newest.size === 0) return;
+    await this.store.write(device.id, 'telemetry', this.#writes(newest));
+    this.emit('telemetry', { device, entries });
+  }
+
+  async recordAttributes(device: Device, scope: AttributeScope, fresh: Readonly<Record<string, unknown>>, now = Date.now()): Promise<void> {
+    const values = new Map(Object.entries(fresh).map(([key, value]) => [key, { ts: now, value }]));
+    if (values.size > 0) await this.store.write(device.id, scope, this.#writes(values));
     this.emit('attributes', { device, scope, values: fresh });
   }
 
   /** The latest telemetry of `keys` (every key when none is named). */
-  telemetry(deviceId: string, keys?: readonly string[]): Map<string, LatestValue> {
-    return pick(this.#devices.get(deviceId)?.telemetry, keys);
+  telemetry(deviceId: string, keys?: readonly string[]): Promise<Map<string, LatestValue>> {
+    return this.store.read(deviceId, 'telemetry', keys);
   }
 
-  attributes(deviceId: string, scope: AttributeScope, keys?: readonly string[]): Map<string, LatestValue> {
-    return pick(this.#devices.get(deviceId)?.[scope], keys);
+  attributes(deviceId: string, scope: AttributeScope, keys?: readonly string[]): Promise<Map<string, LatestValue>> {
+    return this.store.read(deviceId, scope, keys);
   }
 
   /** The device was deleted: its values go with it. */
-  removeDevice(deviceId: string): void {
-    this.#devices.delete(deviceId);
+  removeDevice(deviceId: string): Promise<void> {
+    return this.store.remove(deviceId);
   }
 
-  #create(deviceId: string): DeviceValues {
-    const values: DeviceValues = { telemetry: new Map(), client: new Map(), shared: new Map(), sizes: new Map(), bytes: 0 };
-    this.#devices.set(deviceId, values);
-    return values;
-  }
-
-  #set(values: DeviceValues, kind: Kind, key: string, latest: LatestValue): void {
-    const bytes = jsonBytes(latest.value);
-    const id = sizeKey(kind, key);
-    values.bytes += bytes - (values.sizes.get(id) ?? 0);
-    values.sizes.set(id, bytes);
-    values[kind].set(key, latest);
-  }
-
-  /** Whether the message fits the limits once stored (the largest of several values for one key counted). */
-  #check(known: DeviceValues | undefined, batches: ReadonlyArray<Readonly<Record<string, unknown>>>, kind: Kind): void {
-    const { maxKeysPerDevice, maxValueBytes, maxBytesPerDevice } = this.limits;
-    const held = known === undefined ? 0 : known.telemetry.size + known.client.size + known.shared.size;
-    const target = kind === 'telemetry' ? known?.telemetry : known?.[kind];
-    const added = new Set<string>();
-    const incoming = new Map<string, number>();
-    for (const batch of batches) {
-      for (const [key, value] of Object.entries(batch)) {
-        const bytes = jsonBytes(value);
-        if (bytes > maxValueBytes) throw new DeviceDataError(`the value of "${key.slice(0, 64)}" is ${bytes} bytes as JSON, over the limit of ${maxValueBytes}`, 'limit');
-        if (target?.has(key) !== true) added.add(key);
-        incoming.set(key, Math.max(bytes, incoming.get(key) ?? 0));
-      }
+  #writes(values: ReadonlyMap<string, { ts: number; value: unknown }>): ValueWrite[] {
+    const writes: ValueWrite[] = [];
+    for (const [key, { ts, value }] of values) {
+      const json = JSON.stringify(value) ?? 'null';
+      const bytes = Buffer.byteLength(json);
+      if (bytes > this.limits.maxValueBytes) throw new DeviceDataError(`the value of "${key.slice(0, 64)}" is ${bytes} bytes as JSON, over the limit of ${this.limits.maxValueBytes}`, 'limit');
+      writes.push({ key, ts, value, json });
     }
-    if (held + added.size > maxKeysPerDevice) throw new DeviceDataError(`a device may hold at most ${maxKeysPerDevice} telemetry and attribute keys (it holds ${held}; this message adds ${added.size})`, 'limit');
-    let bytes = known?.bytes ?? 0;
-    for (const [key, size] of incoming) bytes += size - (known?.sizes.get(sizeKey(kind, key)) ?? 0);
-    if (bytes > maxBytesPerDevice) throw new DeviceDataError(`a device may hold at most ${maxBytesPerDevice} bytes of values as JSON (this message would make ${bytes})`, 'limit');
+    return writes;
   }
-}
-
-function pick(values: Map<string, LatestValue> | undefined, keys: readonly string[] | undefined): Map<string, LatestValue> {
-  if (values === undefined) return new Map();
-  if (keys === undefined) return new Map(values);
-  const picked = new Map<string, LatestValue>();
-  for (const key of keys) {
-    const value = values.get(key);
-    if (value !== undefined) picked.set(key, value);
-  }
-  return picked;
 }

@@ -5,9 +5,13 @@ export interface Device {
   readonly id: string;
   readonly name: string;
   readonly type: string;
+  /** ThingsBoard's display label; null when none was given. */
+  readonly label: string | null;
   readonly tenantId: string;
   readonly customerId: string | null;
   readonly accessToken: string;
+  /** ThingsBoard's free-form `additionalInfo` (description and the like) as the client gave it, `gateway` aside. */
+  readonly additionalInfo?: Readonly<Record<string, unknown>>;
   /** May use the gateway API (ThingsBoard: additionalInfo.gateway). */
   readonly gateway: boolean;
   /** The gateway that created this device, which alone may carry it. */
@@ -19,8 +23,10 @@ export interface NewDevice {
   id?: string;
   name: string;
   type?: string;
+  label?: string | null;
   tenantId: string;
   customerId?: string | null;
+  additionalInfo?: Record<string, unknown>;
   accessToken?: string;
   gateway?: boolean;
   gatewayId?: string | null;
@@ -51,12 +57,14 @@ export class DeviceRegistry {
         id: input.id ?? randomUUID(),
         name: input.name,
         type: input.type ?? 'default',
+        label: input.label ?? null,
         tenantId: input.tenantId,
         customerId: input.customerId ?? null,
         accessToken: input.accessToken ?? randomBytes(15).toString('base64url'),
         gateway: input.gateway ?? false,
         gatewayId: input.gatewayId ?? null,
         createdTime: Date.now(),
+        ...(input.additionalInfo === undefined ? {} : { additionalInfo: Object.freeze({ ...input.additionalInfo }) }),
       }),
     );
   }

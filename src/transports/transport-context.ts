@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ActorSystem } from '../actors/system.js';
 import type { HandlerRegistry } from '../client-rpc/handler-registry.js';
 import type { LatestValues } from '../device-data/latest-values.js';
+import type { SharedAttributeUpdates } from '../device-data/shared-attribute-updates.js';
 import type { InternalErrorLog } from '../internal-error-log.js';
 import type { Device, DeviceRegistry } from '../registry/device-registry.js';
 import type { DeadlineScheduler } from '../scheduling/deadline-scheduler.js';
@@ -13,6 +14,8 @@ export interface TransportContext {
   readonly clientRpc: HandlerRegistry;
   /** Telemetry and attributes devices send: their latest values, and events for the application. */
   readonly deviceData: LatestValues;
+  /** Shared attribute updates for the sessions that listen for them. */
+  readonly attributeUpdates: SharedAttributeUpdates;
   readonly scheduler: DeadlineScheduler;
   readonly logger: Logger;
   readonly maxMqttPacketBytes: number;

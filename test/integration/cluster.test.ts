@@ -195,6 +195,37 @@ describe('a cluster of three engine processes over Redis', () => {
     }
   }, 20_000);
 
+  it('device data from any node: telemetry sent to node 3 is read on nodes 1 and 2, and shared attributes set on node 1 reach an MQTT device on node 3 and an HTTP long-poll on node 2', async () => {
+    const device = await connectDevice(n3().mqtt, 'TOKEN_A', { protocolVersion: 5 });
+    try {
+      await device.subscribeAsync('v1/devices/me/attributes');
+      const ts = Date.now() - 1000;
+      await device.publishAsync('v1/devices/me/telemetry', JSON.stringify({ ts, values: { temperature: 22.5 } }), { qos: 1 });
+      await device.publishAsync('v1/devices/me/attributes', JSON.stringify({ fw: '3.1' }), { qos: 1 });
+      const latest = await n1().request('GET', '/api/plugins/telemetry/DEVICE/dev-a/values/timeseries?keys=temperature', token);
+      expect(await latest.json()).toEqual({ temperature: [{ ts, value: 22.5 }] });
+      const asked = await fetch(`${n2().http}/api/v1/TOKEN_A/attributes?clientKeys=fw`);
+      expect(await asked.json()).toEqual({ client: { fw: '3.1' } });
+
+      const pushed = new Promise<unknown>((resolve) => device.once('message', (topic, payload) => resolve({ topic, payload: JSON.parse(payload.toString()) })));
+      const poll = fetch(`${n2().http}/api/v1/TOKEN_A/attributes/updates?timeout=10000`);
+      // The poll listens once node 2 has subscribed the device's update channel.
+      const client = new Redis(redis.url);
+      await expect.poll(async () => ((await client.call('PUBSUB', 'NUMSUB', 'iotrpc:attribute-updates:{d:dev-a}')) as [string, number])[1], { timeout: 5000, interval: 20 }).toBe(2);
+      client.disconnect();
+      const set = await n1().request('POST', '/api/plugins/telemetry/dev-a/SHARED_SCOPE', token, { interval: 30 });
+      expect(set.status).toBe(200);
+      expect(await pushed).toEqual({ topic: 'v1/devices/me/attributes', payload: { interval: 30 } });
+      const polled = await poll;
+      expect(polled.status).toBe(200);
+      expect(await polled.json()).toEqual({ interval: 30 });
+      const shared = await n2().request('GET', '/api/plugins/telemetry/DEVICE/dev-a/values/attributes/SHARED_SCOPE', token);
+      expect(((await shared.json()) as Array<{ key: string; value: unknown }>).map(({ key, value }) => ({ key, value }))).toEqual([{ key: 'interval', value: 30 }]);
+    } finally {
+      device.end(true);
+    }
+  }, 20_000);
+
   it('users are the same on every node: a refresh token issued by node 1 is honoured by node 2', async () => {
     const login = await fetch(`${n1().http}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USERS.customer.email, password: USERS.customer.password }) });
     const { refreshToken } = (await login.json()) as { refreshToken: string };
@@ -299,6 +330,10 @@ describe('nodes that die, and Redis that goes away', () => {
       const res = await rpc(n1(), 'dev-plain', { method: 'remote' });
       expect(res.status).toBe(503);
       expect(((await res.json()) as { code: string }).code).toBe('IOT_ERR_CLUSTER_UNAVAILABLE');
+      // Device data is kept in Redis: without it, a device is told its data was not kept, and may send it again.
+      const telemetry = await fetch(`${n1().http}/api/v1/TOKEN_A/telemetry`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"t":1}' });
+      expect(telemetry.status).toBe(503);
+      expect(((await telemetry.json()) as { code: string }).code).toBe('IOT_ERR_UNAVAILABLE');
       redis = await redis.restart();
       await expect
         .poll(async () => (await rpc(n1(), 'dev-plain', { method: 'remoteAgain', timeout: 5000 })).status, { timeout: 20_000, interval: 500 })

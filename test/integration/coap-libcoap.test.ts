@@ -51,10 +51,30 @@ describe('CoAP device data with libcoap coap-client', () => {
     const telemetry = await run(CLIENT, ['-v', '6', '-m', 'post', '-e', JSON.stringify({ ts: 1_750_000_000_000, values: { voltage: 3.3 } }), url('telemetry')]);
     expect(`${telemetry.stdout}${telemetry.stderr}`).toMatch(/c:2\.01/);
     await run(CLIENT, ['-m', 'post', '-e', JSON.stringify({ fw: '7.1' }), url('attributes')]);
-    expect(t.server.deviceData.telemetry('dev-a', ['voltage']).get('voltage')).toEqual({ ts: 1_750_000_000_000, value: 3.3 });
-    t.server.setSharedAttributes('dev-a', { mode: 'eco' });
+    expect((await t.server.deviceData.telemetry('dev-a', ['voltage'])).get('voltage')).toEqual({ ts: 1_750_000_000_000, value: 3.3 });
+    await t.server.setSharedAttributes('dev-a', { mode: 'eco' });
     const { stdout } = await run(CLIENT, ['-m', 'get', `${url('attributes')}?clientKeys=fw&sharedKeys=mode`]);
     expect(JSON.parse(stdout.trim())).toEqual({ client: { fw: '7.1' }, shared: { mode: 'eco' } });
+  });
+
+  it('GET …/attributes with Observe: the current shared attributes, then each update as a notification; …/attributes/updates too', async () => {
+    await t.server.setSharedAttributes('dev-plain', { mode: 'eco' });
+    for (const path of ['attributes', 'attributes/updates']) {
+      const observer = spawn(CLIENT, ['-m', 'get', '-s', '10', '-B', '10', `coap://127.0.0.1:${t.coapPort}/api/v1/TOKEN_PLAIN/${path}`]);
+      let output = '';
+      observer.stdout.on('data', (chunk) => (output += chunk));
+      try {
+        // coap-client prints each payload as it comes, with nothing between them.
+        const payloads = () => output.trim().replace(/}\s*{/g, '}\n{').split('\n').map((text) => JSON.parse(text) as Record<string, unknown>);
+        await until(() => output.includes('eco'), 5000);
+        expect(payloads()[0]).toMatchObject({ mode: 'eco' });
+        await t.server.setSharedAttributes('dev-plain', { setpoint: path.length });
+        await until(() => payloads().length === 2, 5000);
+        expect(payloads()[1]).toEqual({ setpoint: path.length });
+      } finally {
+        observer.kill();
+      }
+    }
   });
 
   it('telemetry that is not JSON telemetry is 4.00', async () => {

@@ -64,14 +64,14 @@ for (const protocolVersion of [4, 5] as const) {
       }
       expect(events.map((e) => e.device.id)).toEqual(['dev-a', 'dev-a', 'dev-a']);
       expect(events[1]!.entries).toEqual([{ ts: 1_700_000_000_000, values: { humidity: 40 } }]);
-      const latest = t.server.deviceData.telemetry('dev-a', ['temperature', 'humidity']);
+      const latest = await t.server.deviceData.telemetry('dev-a', ['temperature', 'humidity']);
       expect(latest.get('temperature')!.value).toBe(21.5);
       // The newest ts wins, not the last message.
       expect(latest.get('humidity')).toEqual({ ts: 1_700_000_000_001, value: 41 });
     });
 
     it('client attributes are kept; an attribute request is answered on …/attributes/response/{id} with client and shared values', async () => {
-      t.server.setSharedAttributes('dev-plain', { targetTemperature: 19 });
+      await t.server.setSharedAttributes('dev-plain', { targetTemperature: 19 });
       const device = await connect('TOKEN_PLAIN');
       await device.subscribeAsync('v1/devices/me/attributes/response/+');
       const events: AttributesEvent[] = [];
@@ -92,9 +92,19 @@ for (const protocolVersion of [4, 5] as const) {
       const device = await connect('TOKEN_PLAIN');
       await device.subscribeAsync('v1/devices/me/attributes');
       const pushed = nextMessage(device, 'v1/devices/me/attributes');
-      t.server.setSharedAttributes('dev-plain', { led: 'on' });
+      await t.server.setSharedAttributes('dev-plain', { led: 'on' });
       expect(await pushed).toEqual({ topic: 'v1/devices/me/attributes', payload: { led: 'on' } });
-      expect(t.server.deviceData.attributes('dev-plain', 'shared', ['led']).get('led')!.value).toBe('on');
+      expect((await t.server.deviceData.attributes('dev-plain', 'shared', ['led'])).get('led')!.value).toBe('on');
+      // After UNSUBSCRIBE nothing more is pushed; a wildcard filter takes the topic as well.
+      await device.unsubscribeAsync('v1/devices/me/attributes');
+      const heard: string[] = [];
+      device.on('message', (topic) => heard.push(topic));
+      await t.server.setSharedAttributes('dev-plain', { led: 'off' });
+      await device.subscribeAsync('v1/devices/me/#');
+      const again = nextMessage(device, 'v1/devices/me/attributes');
+      await t.server.setSharedAttributes('dev-plain', { led: 'blink' });
+      expect(await again).toEqual({ topic: 'v1/devices/me/attributes', payload: { led: 'blink' } });
+      expect(heard).toEqual(['v1/devices/me/attributes']);
     });
 
     it('a bad payload or one past the limits is refused (MQTT 5: 0x99 / 0x97), nothing of it kept, and the session stays', async () => {
@@ -104,10 +114,10 @@ for (const protocolVersion of [4, 5] as const) {
       const tooLarge = await publishAcked(device, 'v1/devices/me/telemetry', JSON.stringify({ blob: 'x'.repeat(100) }));
       const tooMany = await publishAcked(device, 'v1/devices/me/telemetry', JSON.stringify(Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, i]))));
       expect([refusedFormat, refusedShape, tooLarge, tooMany]).toEqual(protocolVersion === 5 ? [0x99, 0x99, 0x97, 0x97] : [0, 0, 0, 0]);
-      expect([...t.server.deviceData.telemetry('dev-b').keys()].filter((key) => key !== 'ok')).toEqual([]);
+      expect([...(await t.server.deviceData.telemetry('dev-b')).keys()].filter((key) => key !== 'ok')).toEqual([]);
       expect(device.connected).toBe(true);
       expect(await publishAcked(device, 'v1/devices/me/telemetry', JSON.stringify({ ok: true }))).toBe(0);
-      expect(t.server.deviceData.telemetry('dev-b').get('ok')!.value).toBe(true);
+      expect((await t.server.deviceData.telemetry('dev-b')).get('ok')!.value).toBe(true);
     });
   });
 }
@@ -133,11 +143,29 @@ describe('HTTP', () => {
     expect((await t.post('/api/v1/TOKEN_A/telemetry', {})).status).toBe(200);
     expect((await t.post('/api/v1/TOKEN_A/telemetry', [{ ts: 1_800_000_000_000, values: { pressure: 1013 } }])).status).toBe(200);
     expect((await t.post('/api/v1/TOKEN_A/attributes', { serial: 'A-1' })).status).toBe(200);
-    expect(t.server.deviceData.telemetry('dev-a', ['pressure']).get('pressure')).toEqual({ ts: 1_800_000_000_000, value: 1013 });
-    t.server.setSharedAttributes('dev-a', { interval: 60 });
+    expect((await t.server.deviceData.telemetry('dev-a', ['pressure'])).get('pressure')).toEqual({ ts: 1_800_000_000_000, value: 1013 });
+    await t.server.setSharedAttributes('dev-a', { interval: 60 });
     const res = await fetch(`${t.httpUrl}/api/v1/TOKEN_A/attributes?clientKeys=serial&sharedKeys=interval,nothing`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ client: { serial: 'A-1' }, shared: { interval: 60 } });
+  });
+
+  it('GET /api/v1/{token}/attributes/updates long-polls: the next shared attribute update as {"key":value}, 408 when none came, 400 for a bad timeout', async () => {
+    let answered = false;
+    const poll = fetch(`${t.httpUrl}/api/v1/TOKEN_PLAIN/attributes/updates?timeout=10000`).finally(() => (answered = true));
+    // Updates made before the poll arrived are not kept for it (as with ThingsBoard): set until one is heard.
+    while (!answered) {
+      await t.server.setSharedAttributes('dev-plain', { firmware: '2.1.0' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const res = await poll;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ firmware: '2.1.0' });
+    const quiet = await fetch(`${t.httpUrl}/api/v1/TOKEN_PLAIN/attributes/updates?timeout=200`);
+    expect(quiet.status).toBe(408);
+    expect(await quiet.text()).toBe('');
+    expect((await fetch(`${t.httpUrl}/api/v1/TOKEN_PLAIN/attributes/updates?timeout=soon`)).status).toBe(400);
+    expect((await fetch(`${t.httpUrl}/api/v1/NO_SUCH_TOKEN/attributes/updates`)).status).toBe(401);
   });
 
   it('bad input: 401 for an unknown token, 400 for JSON that is not telemetry, 413 past the limits', async () => {
@@ -164,13 +192,13 @@ describe('MQTT gateway device data', () => {
     expect(await publishAcked(gw, 'v1/gateway/telemetry', JSON.stringify({ 'Thermo 1': [{ ts: 1_700_000_000_000, values: { t: 20 } }], 'Thermo 2': [{ t: 30 }] }))).toBe(0);
     expect(await publishAcked(gw, 'v1/gateway/attributes', JSON.stringify({ 'Thermo 1': { room: 'kitchen' } }))).toBe(0);
     const thermo1 = byName('Thermo 1')!;
-    expect(t.server.deviceData.telemetry(thermo1.id, ['t']).get('t')).toEqual({ ts: 1_700_000_000_000, value: 20 });
-    expect(t.server.deviceData.telemetry(byName('Thermo 2')!.id, ['t']).get('t')!.value).toBe(30);
+    expect((await t.server.deviceData.telemetry(thermo1.id, ['t'])).get('t')).toEqual({ ts: 1_700_000_000_000, value: 20 });
+    expect((await t.server.deviceData.telemetry(byName('Thermo 2')!.id, ['t'])).get('t')!.value).toBe(30);
     const answered = nextMessage(gw, 'v1/gateway/attributes/response');
     expect(await publishAcked(gw, 'v1/gateway/attributes/request', JSON.stringify({ id: 5, device: 'Thermo 1', client: true, key: 'room' }))).toBe(0);
     expect((await answered).payload).toEqual({ id: 5, device: 'Thermo 1', value: 'kitchen' });
     const pushed = nextMessage(gw, 'v1/gateway/attributes');
-    t.server.setSharedAttributes(thermo1.id, { setpoint: 21 });
+    await t.server.setSharedAttributes(thermo1.id, { setpoint: 21 });
     expect((await pushed).payload).toEqual({ device: 'Thermo 1', data: { setpoint: 21 } });
     expect(await publishAcked(gw, 'v1/gateway/telemetry', JSON.stringify({ 'Thermo 1': 'warm' }))).toBe(0x99);
     expect(gw.connected).toBe(true);
@@ -186,7 +214,7 @@ describe('REST latest values and shared attributes', () => {
     expect(series.status).toBe(200);
     expect(await series.json()).toEqual({ rpm: [{ ts: 1_900_000_000_000, value: 1200 }], state: [{ ts: 1_900_000_000_000, value: 'run' }] });
     expect((await t.post('/api/plugins/telemetry/dev-a/SHARED_SCOPE', { threshold: 7 }, admin)).status).toBe(200);
-    expect(t.server.deviceData.attributes('dev-a', 'shared', ['threshold']).get('threshold')!.value).toBe(7);
+    expect((await t.server.deviceData.attributes('dev-a', 'shared', ['threshold'])).get('threshold')!.value).toBe(7);
     const shared = await get('/api/plugins/telemetry/DEVICE/dev-a/values/attributes/SHARED_SCOPE?keys=threshold', admin);
     expect(await shared.json()).toEqual([{ key: 'threshold', value: 7, lastUpdateTs: expect.any(Number) }]);
     // The device's own customer may read; another customer and another tenant may not.
@@ -208,7 +236,7 @@ describe('WebSocket API device subscription', () => {
       await app.command({ cmdId: 'd1', type: 'subscribe', deviceId: 'dev-plain' });
       expect((await t.post('/api/v1/TOKEN_PLAIN/telemetry', { ts: 1_950_000_000_000, values: { level: 3 } })).status).toBe(200);
       expect(await app.next((f) => f.cmdId === 'd1' && f.event === 'telemetry')).toMatchObject({ deviceId: 'dev-plain', telemetry: [{ ts: 1_950_000_000_000, values: { level: 3 } }] });
-      t.server.setSharedAttributes('dev-plain', { color: 'red' });
+      await t.server.setSharedAttributes('dev-plain', { color: 'red' });
       expect(await app.next((f) => f.cmdId === 'd1' && f.event === 'attributes')).toMatchObject({ deviceId: 'dev-plain', attributes: { scope: 'shared', values: { color: 'red' } } });
     } finally {
       app.close();

@@ -80,6 +80,11 @@ describe('device management', () => {
     const made = await t.post('/api/device', { name: 'TB Style', type: 'default', customerId: { entityType: 'CUSTOMER', id: 'customer-b' }, deviceProfileId: { entityType: 'DEVICE_PROFILE', id: [...profiles][0] } }, admin);
     expect(made.status).toBe(200);
     expect(((await made.json()) as { customerId: unknown }).customerId).toEqual({ entityType: 'CUSTOMER', id: 'customer-b' });
+    // label and additionalInfo are kept as given, and read back.
+    const labelled = (await (await t.post('/api/device', { name: 'TB Labelled', label: 'Boiler room', additionalInfo: { description: 'second floor', gateway: false } }, admin)).json()) as { id: { id: string } };
+    const readBack = (await (await get(`/api/device/${labelled.id.id}`, admin)).json()) as Record<string, unknown>;
+    expect(readBack.label).toBe('Boiler room');
+    expect(readBack.additionalInfo).toEqual({ description: 'second floor', gateway: false });
     const unassigned = await t.post('/api/device', { name: 'TB Unassigned', customerId: { entityType: 'CUSTOMER', id: '13814000-1dd2-11b2-8080-808080808080' } }, admin);
     expect(((await unassigned.json()) as { id: { id: string } }).id.id).toBe(t.server.devices.list('tenant-a', 1000).data.find((d) => d.name === 'TB Unassigned' && d.customerId === null)!.id);
   });

@@ -30,6 +30,7 @@ const newDeviceSchema = z.object({
   id: z.null({ error: 'device ids are made by the server: leave id out' }).optional(),
   name: z.string().min(1).max(255),
   type: z.string().min(1).max(255).optional(),
+  label: z.string().max(255).nullable().optional(),
   customerId: customerIdSchema.optional(),
   accessToken: z.string().min(1).max(255).optional(),
   additionalInfo: z.object({ gateway: z.boolean().optional() }).loose().optional(),
@@ -47,9 +48,9 @@ function view(engine: RpcEngine, device: Device, principal: Principal) {
     customerId: entityId('CUSTOMER', device.customerId ?? NULL_UUID),
     name: device.name,
     type: device.type,
-    label: null,
+    label: device.label ?? null,
     deviceProfileId: entityId('DEVICE_PROFILE', DEFAULT_DEVICE_PROFILE_ID),
-    additionalInfo: { gateway: device.gateway, ...(device.gatewayId === null ? {} : { gatewayId: device.gatewayId }) },
+    additionalInfo: { ...device.additionalInfo, gateway: device.gateway, ...(device.gatewayId === null ? {} : { gatewayId: device.gatewayId }) },
     state: engine.actors.deviceState(device.id),
     ...(principal.role === 'TENANT_ADMIN' ? { accessToken: device.accessToken } : {}),
   };
@@ -65,7 +66,14 @@ export const createDeviceRoute = (engine: RpcEngine): RouteHandler =>
       throw new RpcError('IOT_ERR_BAD_REQUEST', `customer ${body.customerId} is not a customer of this tenant`);
     }
     const { additionalInfo, id: _id, ...fields } = body;
-    const device = await engine.addDevice({ ...fields, tenantId, gateway: additionalInfo?.gateway === true, accessToken: body.accessToken ?? searchParams.accessToken });
+    const { gateway, gatewayId: _gatewayId, ...info } = additionalInfo ?? {};
+    const device = await engine.addDevice({
+      ...fields,
+      tenantId,
+      gateway: gateway === true,
+      accessToken: body.accessToken ?? searchParams.accessToken,
+      ...(Object.keys(info).length === 0 ? {} : { additionalInfo: info }),
+    });
     sendJson(res, 200, view(engine, device, principal));
   };
 

@@ -1,4 +1,5 @@
 import type { RpcEngine } from '../../engine.js';
+import { DeviceDataError } from '../../device-data/device-data-payload.js';
 import { RpcError } from '../../errors.js';
 import { authenticate, requireDeviceAccess } from '../access.js';
 import type { RouteHandler } from '../http-api.js';
@@ -23,7 +24,7 @@ export function latestTelemetryRoute(engine: RpcEngine): RouteHandler {
     requireDeviceEntity(params.entityType);
     const principal = await authenticate(req, engine.tokens);
     const device = requireDeviceAccess(principal, await engine.findDevice(params.deviceId!), params.deviceId!);
-    const latest = engine.deviceData.telemetry(device.id, keysOf(query));
+    const latest = await engine.deviceData.telemetry(device.id, keysOf(query)).catch(DeviceDataError.rethrowAsRpcError);
     sendJson(res, 200, Object.fromEntries([...latest].map(([key, { ts, value }]) => [key, [{ ts, value }]])));
   };
 }
@@ -43,7 +44,8 @@ export function attributesRoute(engine: RpcEngine): RouteHandler {
     const device = requireDeviceAccess(principal, await engine.findDevice(params.deviceId!), params.deviceId!);
     const scopes = scopeName === undefined ? (['client', 'shared'] as const) : [SCOPES[scopeName as keyof typeof SCOPES]];
     const keys = keysOf(query);
-    const rows = scopes.flatMap((scope) => [...engine.deviceData.attributes(device.id, scope, keys)].map(([key, { ts, value }]) => ({ key, value, lastUpdateTs: ts })));
+    const held = await Promise.all(scopes.map((scope) => engine.deviceData.attributes(device.id, scope, keys))).catch(DeviceDataError.rethrowAsRpcError);
+    const rows = held.flatMap((values) => [...values].map(([key, { ts, value }]) => ({ key, value, lastUpdateTs: ts })));
     sendJson(res, 200, rows);
   };
 }
@@ -60,7 +62,7 @@ export function sharedAttributesRoute(engine: RpcEngine): RouteHandler {
     const device = requireDeviceAccess(principal, await engine.findDevice(params.deviceId!), params.deviceId!);
     const body = await readJsonBody(req, engine);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RpcError('IOT_ERR_BAD_REQUEST', 'expected a JSON object of attribute key/values');
-    engine.setSharedAttributes(device.id, body as Record<string, unknown>);
+    await engine.setSharedAttributes(device.id, body as Record<string, unknown>);
     sendEmpty(res, 200);
   };
 }

@@ -30,25 +30,20 @@ function refused(error: unknown): CoapAnswer {
  * `GET …/attributes?clientKeys=&sharedKeys=` → 2.05 `{"client","shared"}`. A payload ThingsBoard refuses is 4.00,
  * one past the data limits 4.13.
  */
-export function handleDataRequest(server: CoapServer, message: CoapMessage, device: Device, resource: 'telemetry' | 'attributes'): CoapAnswer {
+export async function handleDataRequest(server: CoapServer, message: CoapMessage, device: Device, resource: 'telemetry' | 'attributes'): Promise<CoapAnswer> {
   const { deviceData, maxJsonDepth } = server.context;
-  if (message.code === '0.02') {
-    try {
-      const payload = parseBoundedJson(message.payload.toString('utf8'), maxJsonDepth);
-      deviceData.recordFromDevice(device, resource, payload);
-    } catch (error) {
-      return refused(error);
+  try {
+    if (message.code === '0.02') {
+      await deviceData.recordFromDevice(device, resource, parseBoundedJson(message.payload.toString('utf8'), maxJsonDepth));
+      return { code: '2.01' };
     }
-    return { code: '2.01' };
-  }
-  if (message.code === '0.01' && resource === 'attributes') {
-    const query = queryOf(message);
-    try {
-      const answer = attributesAnswer(deviceData, device.id, parseAttributesRequest({ clientKeys: query.clientKeys, sharedKeys: query.sharedKeys }));
+    if (message.code === '0.01' && resource === 'attributes') {
+      const query = queryOf(message);
+      const answer = await attributesAnswer(deviceData, device.id, parseAttributesRequest({ clientKeys: query.clientKeys, sharedKeys: query.sharedKeys }));
       return { code: '2.05', payload: Buffer.from(JSON.stringify(answer)), options: [{ name: 'Content-Format', value: CONTENT_FORMAT_JSON }] };
-    } catch (error) {
-      return refused(error);
     }
+  } catch (error) {
+    return refused(error);
   }
   return errorAnswer(new RpcError('IOT_ERR_METHOD_NOT_ALLOWED', `${message.code === '0.01' ? 'GET' : message.code} on /api/v1/{token}/${resource}`));
 }

@@ -3,6 +3,7 @@ import { DEFAULT_SZX, blockSize } from './blockwise.js';
 import { encode, uintOption, type CoapOption } from './codec.js';
 import { messageKey } from './endpoint.js';
 import type { CoapServer } from './server.js';
+import { ObserveSequence } from './observe-sequence.js';
 
 export const CONTENT_FORMAT_JSON = uintOption(50);
 const LIVENESS_CHECK_MS = 24 * 3600 * 1000;
@@ -16,7 +17,7 @@ const LIVENESS_CHECK_MS = 24 * 3600 * 1000;
  */
 export class CoapObservation implements SessionLink {
   readonly transport = 'coap';
-  #sequence = 0;
+  readonly sequence = new ObserveSequence();
   #open = true;
   /** RFC 7641 §4.5.2: one CON notification in flight at a time (its message key); the next waits for its ACK. */
   #awaitingAck: string | undefined;
@@ -42,12 +43,6 @@ export class CoapObservation implements SessionLink {
     return this.#open;
   }
 
-  /** The Observe value for the next message (24 bits, RFC 7641 §4.4). */
-  nextSequence(): number {
-    this.#sequence = (this.#sequence + 1) & 0xffffff;
-    return this.#sequence;
-  }
-
   start(): void {
     const actors = this.server.context.actors;
     actors.attach(this.deviceId, this);
@@ -60,7 +55,7 @@ export class CoapObservation implements SessionLink {
     const messageId = this.server.nextMessageId(this.endpoint);
     const key = messageKey(this.endpoint, messageId);
     let payload: Buffer = Buffer.from(requestJson(request, true));
-    const observe: CoapOption = { name: 'Observe', value: uintOption(this.nextSequence()) };
+    const observe: CoapOption = { name: 'Observe', value: uintOption(this.sequence.next()) };
     let options: CoapOption[] = [observe, { name: 'Content-Format', value: CONTENT_FORMAT_JSON }];
     if (payload.length > blockSize(DEFAULT_SZX)) {
       // RFC 7959 §2.6 / RFC 7641 §4.2 with blocks: the first block notifies, the device GETs the rest

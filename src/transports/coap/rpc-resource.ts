@@ -6,6 +6,9 @@ import { parseBoundedJson } from '../../bounded-json.js';
 import { errorAnswer, type CoapAnswer } from './answer.js';
 import type { CoapServer, Endpoint } from './server.js';
 import { handleDataRequest } from './data-resource.js';
+import { CoapAttributeObservation } from './attribute-observation.js';
+import { valuesOf } from '../../device-data/attributes-request.js';
+import { DeviceDataError } from '../../device-data/device-data-payload.js';
 
 /** Options this server understands; any other critical option is refused with 4.02 (RFC 7252 §5.4.1). */
 const UNDERSTOOD = new Set(['Uri-Path', 'Uri-Query', 'Uri-Host', 'Uri-Port', 'Observe', 'Content-Format', 'Accept', 'Block1', 'Block2', 'Size1', 'Size2', 'ETag', 'Max-Age', 'No-Response']);
@@ -61,9 +64,9 @@ export function resolveRequest(server: CoapServer, message: CoapMessage): Reques
   const unknown = criticalUnknown(message);
   if (unknown !== undefined) return { code: '4.02', payload: Buffer.from(`unrecognized critical option ${unknown}`) }; // RFC 7252 §5.4.1
   const path = message.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8'));
-  const isData = path.length === 4 && (path[3] === 'telemetry' || path[3] === 'attributes');
+  const isData = (path.length === 4 && (path[3] === 'telemetry' || path[3] === 'attributes')) || (path.length === 5 && path[3] === 'attributes' && path[4] === 'updates');
   if (!isData && (path.length < 4 || path.length > 5 || path[0] !== 'api' || path[1] !== 'v1' || path[3] !== 'rpc')) {
-    return badRequest(`unknown path /${path.join('/')}; expected /api/v1/{token}/rpc[/{id}], …/telemetry or …/attributes`);
+    return badRequest(`unknown path /${path.join('/')}; expected /api/v1/{token}/rpc[/{id}], …/telemetry, …/attributes or …/attributes/updates`);
   }
   if (isData && (path[0] !== 'api' || path[1] !== 'v1')) return badRequest(`unknown path /${path.join('/')}`);
   const device = server.context.devices.byToken(path[2]!);
@@ -86,10 +89,14 @@ export function handleRequest(
     return undefined;
   }
   const method = message.code;
-  if (path[3] === 'telemetry' || path[3] === 'attributes') {
-    answer(handleDataRequest(server, message, device, path[3]));
+  if (path[3] === 'attributes' && method === '0.01' && (path.length === 5 || optionValue(message, 'Observe') !== undefined)) {
+    return observeAttributes(server, message, device, endpoint, endpointKey, answer);
+  }
+  if (path[3] === 'attributes' && path.length === 5) {
+    answer(errorAnswer(new RpcError('IOT_ERR_METHOD_NOT_ALLOWED', `${method} on /api/v1/{token}/attributes/updates; GET with Observe subscribes`)));
     return undefined;
   }
+  if (path[3] === 'telemetry' || path[3] === 'attributes') return handleDataRequest(server, message, device, path[3]).then(answer);
   if (path.length === 4 && method === '0.01') {
     const observe = optionValue(message, 'Observe');
     if (observe === undefined) {
@@ -104,10 +111,10 @@ export function handleRequest(
     }
     const existing = server.observation(key);
     const observation =
-      existing?.open === true
+      existing instanceof CoapObservation && existing.open
         ? existing
         : new CoapObservation(server, key, device.id, endpoint, message.token, message.type === 'CON', server.resourceKey(endpointKey, path.join('/')));
-    answer({ code: '2.05', options: [{ name: 'Observe', value: uintOption(observation.nextSequence()) }, { name: 'Content-Format', value: CONTENT_FORMAT_JSON }] });
+    answer({ code: '2.05', options: [{ name: 'Observe', value: uintOption(observation.sequence.next()) }, { name: 'Content-Format', value: CONTENT_FORMAT_JSON }] });
     if (observation !== existing) {
       server.remember(observation);
       observation.start();
@@ -142,4 +149,31 @@ export function handleRequest(
   }
   answer(errorAnswer(new RpcError('IOT_ERR_METHOD_NOT_ALLOWED', `${method === '0.01' ? 'GET' : method === '0.02' ? 'POST' : method} on /${path.join('/')}`)));
   return undefined;
+}
+
+/**
+ * GET with Observe on `…/attributes` or `…/attributes/updates`: 0 registers for shared attribute updates, answered
+ * with the current shared attributes (RFC 7641 §4.2: the registration's answer is the resource's state); 1 deregisters.
+ */
+async function observeAttributes(server: CoapServer, message: CoapMessage, device: Device, endpoint: Endpoint, endpointKey: string, answer: (result: CoapAnswer) => void): Promise<void> {
+  const key = `${endpointKey}|${message.token.toString('hex')}`;
+  const observe = optionValue(message, 'Observe');
+  if (observe === undefined || readUint(observe) === 1) {
+    if (observe !== undefined) server.observation(key)?.end();
+    answer(observe === undefined ? badRequest('GET …/attributes/updates needs Observe: 0 to subscribe, 1 to unsubscribe') : { code: '2.05', options: [{ name: 'Content-Format', value: CONTENT_FORMAT_JSON }] });
+    return;
+  }
+  let current: Record<string, unknown>;
+  try {
+    current = valuesOf(await server.context.deviceData.attributes(device.id, 'shared'));
+  } catch (error) {
+    return answer(errorAnswer(error instanceof DeviceDataError ? error.toRpcError() : new RpcError('IOT_ERR_INTERNAL', (error as Error).message)));
+  }
+  const existing = server.observation(key);
+  const observation = existing instanceof CoapAttributeObservation && existing.open ? existing : new CoapAttributeObservation(server, key, device.id, endpoint, message.token, message.type === 'CON');
+  answer({ code: '2.05', payload: Buffer.from(JSON.stringify(current)), options: [{ name: 'Observe', value: uintOption(observation.sequence.next()) }, { name: 'Content-Format', value: CONTENT_FORMAT_JSON }] });
+  if (observation !== existing) {
+    server.remember(observation);
+    observation.start();
+  }
 }

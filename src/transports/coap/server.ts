@@ -8,6 +8,7 @@ import { MalformedMessageError, decode, encode, peekHeader, uintOption, type Coa
 import { errorAnswer, type CoapAnswer } from './answer.js';
 import { endpointKey, messageKey, type Endpoint } from './endpoint.js';
 import { ExchangeCache } from './exchange-cache.js';
+import { CoapAttributeObservation } from './attribute-observation.js';
 import type { CoapObservation } from './observation.js';
 import { handleRequest, resolveRequest } from './rpc-resource.js';
 import { EXCHANGE_LIFETIME_MS, NON_LIFETIME_MS, ReliableSender, type TransmissionParameters } from './transmission.js';
@@ -44,7 +45,9 @@ export class CoapServer {
   readonly sender: ReliableSender;
   readonly #exchanges = new ExchangeCache();
   readonly blockwise = new BlockwiseStore();
-  readonly #observations = new Map<string, CoapObservation>();
+  readonly #observations = new Map<string, CoapObservation | CoapAttributeObservation>();
+  /** Each device's observation of its shared attributes: one, the newest. */
+  readonly #attributeObservations = new Map<string, CoapAttributeObservation>();
   /**
    * By endpoint and message id, like the sender's outstanding messages: the observation each notification belongs to,
    * by its key and token rather than the object, so that an ended observation is not kept alive by its notifications
@@ -135,19 +138,25 @@ export class CoapServer {
 
   // ── observations ──────────────────────────────────────────────────────────
 
-  observation(key: string): CoapObservation | undefined {
+  observation(key: string): CoapObservation | CoapAttributeObservation | undefined {
     return this.#observations.get(key);
   }
 
-  remember(observation: CoapObservation): void {
+  remember(observation: CoapObservation | CoapAttributeObservation): void {
     this.#observations.set(observation.key, observation);
+    if (observation instanceof CoapAttributeObservation) {
+      const earlier = this.#attributeObservations.get(observation.deviceId);
+      this.#attributeObservations.set(observation.deviceId, observation);
+      if (earlier !== undefined && earlier !== observation) earlier.end();
+    }
   }
 
-  forget(observation: CoapObservation): void {
+  forget(observation: CoapObservation | CoapAttributeObservation): void {
     if (this.#observations.get(observation.key) === observation) this.#observations.delete(observation.key);
+    if (this.#attributeObservations.get(observation.deviceId) === observation) this.#attributeObservations.delete(observation.deviceId);
   }
 
-  trackNotification(key: string, observation: CoapObservation): void {
+  trackNotification(key: string, observation: CoapObservation | CoapAttributeObservation): void {
     if (this.#notifications.size >= MAX_TRACKED_NOTIFICATIONS) this.#notifications.delete(this.#notifications.keys().next().value!);
     this.#notifications.set(key, { key: observation.key, token: observation.token });
   }

@@ -24,15 +24,18 @@ export function deviceByToken(context: HttpDeviceContext, token: string | undefi
 
 const remote = (req: IncomingMessage) => `${req.socket.remoteAddress}:${req.socket.remotePort}`;
 
+/** A long-poll's `?timeout=ms`: DEFAULT_POLL_MS when absent; 400 outside 1…MAX_POLL_MS. */
+export function pollTimeout(query: Record<string, string | undefined>): number {
+  const timeout = query.timeout === undefined ? DEFAULT_POLL_MS : Number(query.timeout);
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_POLL_MS) throw new RpcError('IOT_ERR_BAD_REQUEST', `timeout must be a whole number of ms from 1 to ${MAX_POLL_MS}`);
+  return timeout;
+}
+
 /** `GET /api/v1/{token}/rpc?timeout=ms`: a call as `{"id","method","params"}`, or 408 when none came. */
 export function pollRoute(context: HttpDeviceContext): RouteHandler {
   return async (req, res, params, query) => {
     const device = deviceByToken(context, params.token);
-    const timeout = query.timeout === undefined ? DEFAULT_POLL_MS : Number(query.timeout);
-    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_POLL_MS) {
-      throw new RpcError('IOT_ERR_BAD_REQUEST', `timeout must be a whole number of ms from 1 to ${MAX_POLL_MS}`);
-    }
-    new HttpPollLink(device.id, remote(req), res, context).start(timeout);
+    new HttpPollLink(device.id, remote(req), res, context).start(pollTimeout(query));
   };
 }
 

@@ -7,7 +7,7 @@ import { FrameReader, FrameTooLargeError, MalformedPacketError, decodeFrame, enc
 import { dispatchPacket } from './handlers/index.js';
 import { REASON } from './reason-codes.js';
 import type { GatewaySubDevice } from './gateway-sub-device.js';
-import { DATA_TOPICS, GATEWAY_TOPICS, RPC_TOPICS, type TopicStyle } from './topics.js';
+import { DATA_TOPICS, GATEWAY_TOPICS, RPC_TOPICS, topicMatches, type TopicStyle } from './topics.js';
 import { publishToDevice } from './handlers/device-data.js';
 import type { MqttWire } from './wire.js';
 
@@ -57,6 +57,9 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   #inflight: Map<number, InflightRequest> | null = null;
   /** Sub-devices announced through this gateway connection, by name; created on the first announcement. */
   subDevices: Map<string, GatewaySubDevice> | null = null;
+  /** A gateway subscribed to `v1/gateway/attributes`: its devices' shared attribute updates are pushed there. */
+  gatewayTakesAttributes = false;
+  #stopAttributeUpdates: (() => void) | null = null;
   /** A request was held back by the client's Receive Maximum. */
   #waitingForReceiveMaximum = false;
   /** QoS granted on `v1/gateway/rpc`, or null while the gateway is not subscribed to it. */
@@ -137,6 +140,7 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
     this.#deadlineKey = -1;
     this.#inflight = null;
     const device = this.device;
+    this.#stopFollowingAttributes();
     this.device = null;
     if (device !== null) this.#context.actors.detach(device.id, this);
     // A gateway's disconnect ends every sub-device session (SPEC.md).
@@ -302,6 +306,32 @@ export class MqttConnection implements SessionLink, DeadlineTarget {
   pushAttributes(values: Readonly<Record<string, unknown>>): void {
     const payload = JSON.stringify(values);
     for (const style of ['v1', 'v2'] as const) publishToDevice(this, DATA_TOPICS[style].attributes, payload);
+  }
+
+  /**
+   * After each SUBSCRIBE and UNSUBSCRIBE: the connection listens for its device's shared attribute updates while a
+   * filter takes `v1/devices/me/attributes` or `v2/a`, and a gateway for its devices' while one takes
+   * `v1/gateway/attributes`. A device that never subscribes there costs nothing.
+   */
+  followAttributeUpdates(): void {
+    const device = this.device;
+    if (device === null) return;
+    const own = this.#takes(DATA_TOPICS.v1.attributes) || this.#takes(DATA_TOPICS.v2.attributes);
+    if (own && this.#stopAttributeUpdates === null) this.#stopAttributeUpdates = this.#context.attributeUpdates.listen(device.id, (values) => this.pushAttributes(values));
+    if (!own) this.#stopFollowingAttributes();
+    if (!device.gateway) return;
+    this.gatewayTakesAttributes = this.#takes(GATEWAY_TOPICS.attributes);
+    for (const subDevice of this.subDevices?.values() ?? []) subDevice.followAttributeUpdates();
+  }
+
+  #takes(topic: string): boolean {
+    for (const filter of this.filters?.keys() ?? []) if (topicMatches(filter, topic)) return true;
+    return false;
+  }
+
+  #stopFollowingAttributes(): void {
+    this.#stopAttributeUpdates?.();
+    this.#stopAttributeUpdates = null;
   }
 
   close(reason: CloseReason): void {

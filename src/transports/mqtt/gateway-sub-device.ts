@@ -11,6 +11,7 @@ import type { MqttConnection } from './connection.js';
 export class GatewaySubDevice implements SessionLink {
   readonly transport = 'mqtt-gateway';
   #open = true;
+  #stopAttributeUpdates: (() => void) | null = null;
 
   constructor(
     readonly gateway: MqttConnection,
@@ -31,6 +32,17 @@ export class GatewaySubDevice implements SessionLink {
     const actors = this.gateway.context.actors;
     actors.attach(this.deviceId, this);
     if (this.#open && this.gateway.gatewayQos !== null) actors.subscribe(this.deviceId, this);
+    this.followAttributeUpdates();
+  }
+
+  /** Listens for the device's shared attribute updates while it is open and the gateway takes `v1/gateway/attributes`. */
+  followAttributeUpdates(): void {
+    const wanted = this.#open && this.gateway.gatewayTakesAttributes;
+    if (wanted && this.#stopAttributeUpdates === null) this.#stopAttributeUpdates = this.gateway.context.attributeUpdates.listen(this.deviceId, (values) => this.pushAttributes(values));
+    if (!wanted) {
+      this.#stopAttributeUpdates?.();
+      this.#stopAttributeUpdates = null;
+    }
   }
 
   subscribe(): void {
@@ -45,14 +57,15 @@ export class GatewaySubDevice implements SessionLink {
     return this.#open ? this.gateway.deliverForSubDevice(this, request) : 'failed';
   }
 
-  /** The actor system closed this session (the device connected elsewhere, was deleted, or the server closes). */
   /** ThingsBoard pushes a sub-device's shared attributes on `v1/gateway/attributes` as `{"device","data"}`. */
   pushAttributes(values: Readonly<Record<string, unknown>>): void {
     publishToDevice(this.gateway, GATEWAY_TOPICS.attributes, JSON.stringify({ device: this.name, data: values }));
   }
 
+  /** The actor system closed this session (the device connected elsewhere, was deleted, or the server closes). */
   close(_reason: CloseReason): void {
     this.#open = false;
+    this.followAttributeUpdates();
     if (this.gateway.subDevices?.get(this.name) === this) this.gateway.subDevices.delete(this.name);
   }
 
@@ -60,6 +73,7 @@ export class GatewaySubDevice implements SessionLink {
   end(): void {
     if (!this.#open) return;
     this.#open = false;
+    this.followAttributeUpdates();
     if (this.gateway.subDevices?.get(this.name) === this) this.gateway.subDevices.delete(this.name);
     this.gateway.context.actors.detach(this.deviceId, this);
   }

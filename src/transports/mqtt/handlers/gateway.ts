@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { DeviceDataError } from '../../../device-data/device-data-payload.js';
-import { publishToDevice } from './device-data.js';
+import { valuesOf } from '../../../device-data/attributes-request.js';
+import type { LatestValue } from '../../../device-data/latest-values.js';
+import { publishToDevice, refusalCode } from './device-data.js';
 import { parseBoundedJson } from '../../../bounded-json.js';
 import type { IPublishPacket } from 'mqtt-packet';
 import { RpcError } from '../../../errors.js';
@@ -18,7 +19,7 @@ const MAX_NAME = 255;
  * `{"device","id","data"}` and client-side calls `{"device","data":{"id","method","params"}}`.
  * Returns the PUBACK reason code.
  */
-export function handleGatewayPublish(connection: MqttConnection, packet: IPublishPacket): number {
+export function handleGatewayPublish(connection: MqttConnection, packet: IPublishPacket): number | Promise<number> {
   const { logger } = connection.context;
   if (!connection.device!.gateway) {
     logger.debug({ device: connection.device!.id }, 'gateway API used by a device that is not a gateway');
@@ -66,25 +67,22 @@ export function handleGatewayPublish(connection: MqttConnection, packet: IPublis
  * named device is connected through the gateway (created on first use, as ThingsBoard does) and its data kept.
  * Any device's data that is not ThingsBoard's shape makes the PUBACK 0x99 (0x97 past the limits); the others are kept.
  */
-function gatewayData(connection: MqttConnection, message: unknown, kind: 'telemetry' | 'attributes'): number {
-  const { deviceData, devices, logger } = connection.context;
+async function gatewayData(connection: MqttConnection, message: unknown, kind: 'telemetry' | 'attributes'): Promise<number> {
+  const { deviceData, devices } = connection.context;
   if (typeof message !== 'object' || message === null || Array.isArray(message)) return REASON.PAYLOAD_FORMAT_INVALID;
-  let reasonCode: number = REASON.SUCCESS;
+  const outcomes: Array<Promise<number>> = [];
   for (const [name, data] of Object.entries(message)) {
     const subDevice = name.length > 0 && name.length <= MAX_NAME ? connectSubDevice(connection, name) : undefined;
     if (subDevice === undefined) {
-      reasonCode = REASON.NOT_AUTHORIZED;
+      outcomes.push(Promise.resolve(REASON.NOT_AUTHORIZED));
       continue;
     }
     const device = devices.get(subDevice.deviceId)!;
-    try {
-      deviceData.recordFromDevice(device, kind, data);
-    } catch (error) {
-      logger.debug({ gateway: connection.device?.id, device: device.id, kind, reason: (error as Error).message }, 'gateway device data refused');
-      reasonCode = error instanceof DeviceDataError && error.reason === 'limit' ? REASON.QUOTA_EXCEEDED : REASON.PAYLOAD_FORMAT_INVALID;
-    }
+    outcomes.push(deviceData.recordFromDevice(device, kind, data).then(() => REASON.SUCCESS, (error: unknown) => refusalCode(connection, device.id, kind, error)));
   }
-  return reasonCode;
+  const codes = await Promise.all(outcomes);
+  // A store that was away is what the gateway must hear first: that data may be sent again.
+  return codes.includes(REASON.UNSPECIFIED_ERROR) ? REASON.UNSPECIFIED_ERROR : (codes.filter((code) => code !== REASON.SUCCESS).pop() ?? REASON.SUCCESS);
 }
 
 interface GatewayAttributesRequest {
@@ -102,12 +100,15 @@ function gatewayAttributesRequest(connection: MqttConnection, name: string, requ
   const device = connection.context.devices.byName(connection.device!.tenantId, name);
   const keys = request.keys !== undefined ? request.keys : request.key !== undefined ? [request.key] : undefined;
   if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string') || typeof request.client !== 'boolean') return REASON.PAYLOAD_FORMAT_INVALID;
-  const found = device === undefined || device.gatewayId !== connection.device!.id ? new Map() : connection.context.deviceData.attributes(device.id, request.client ? 'client' : 'shared', keys as string[]);
-  const answer =
-    request.keys !== undefined
-      ? { id: request.id ?? null, device: name, values: Object.fromEntries([...found].map(([key, { value }]) => [key, value])) }
-      : { id: request.id ?? null, device: name, value: found.get(request.key as string)?.value ?? null };
-  publishToDevice(connection, GATEWAY_TOPICS.attributesResponse, JSON.stringify(answer));
+  const found = device === undefined || device.gatewayId !== connection.device!.id ? Promise.resolve(new Map<string, LatestValue>()) : connection.context.deviceData.attributes(device.id, request.client ? 'client' : 'shared', keys as string[]);
+  const id = request.id ?? null;
+  found.then(
+    (values) => {
+      const answer = request.keys !== undefined ? { id, device: name, values: valuesOf(values) } : { id, device: name, value: values.get(request.key as string)?.value ?? null };
+      if (!connection.closed) publishToDevice(connection, GATEWAY_TOPICS.attributesResponse, JSON.stringify(answer));
+    },
+    (error: unknown) => connection.closed || publishToDevice(connection, GATEWAY_TOPICS.attributesResponse, JSON.stringify({ id, device: name, error: (error as Error).message })),
+  );
   return REASON.SUCCESS;
 }
 

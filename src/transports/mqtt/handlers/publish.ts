@@ -15,11 +15,7 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
   if (hasWildcard(packet.topic)) return connection.disconnect(REASON.TOPIC_NAME_INVALID); // [MQTT-3.3.2-2]
   if (packet.properties?.topicAlias !== undefined) return connection.disconnect(REASON.PROTOCOL_ERROR); // Topic Alias Maximum 0
   let reasonCode: number = REASON.SUCCESS;
-  if (packet.topic.startsWith(GATEWAY_PREFIX)) {
-    reasonCode = handleGatewayPublish(connection, packet);
-    if (packet.qos === 1) sendPuback(connection, packet, reasonCode);
-    return;
-  }
+  if (packet.topic.startsWith(GATEWAY_PREFIX)) return acknowledge(connection, packet, handleGatewayPublish(connection, packet));
   const topic = classifyPublishTopic(packet.topic);
   switch (topic.kind) {
     case 'rpc-response':
@@ -34,8 +30,7 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
       break;
     case 'telemetry':
     case 'attributes':
-      reasonCode = handleDeviceData(connection, packet, topic.kind);
-      break;
+      return acknowledge(connection, packet, handleDeviceData(connection, packet, topic.kind));
     case 'attributes-request':
       reasonCode = handleAttributesRequest(connection, packet, topic.style, topic.id);
       break;
@@ -48,6 +43,19 @@ export function handlePublish(connection: MqttConnection, packet: IPublishPacket
 }
 
 const GATEWAY_PREFIX = 'v1/gateway/';
+
+/**
+ * The PUBACK once the message is dealt with. Data the cluster's value store could not keep (UNSPECIFIED_ERROR) is
+ * told as MQTT can: a PUBACK 0x80 to an MQTT 5 QoS 1 message; otherwise, as ThingsBoard does, the connection closes.
+ */
+function acknowledge(connection: MqttConnection, packet: IPublishPacket, outcome: number | Promise<number>): void {
+  if (typeof outcome !== 'number') {
+    outcome.then((reasonCode) => connection.closed || acknowledge(connection, packet, reasonCode), (error: unknown) => connection.reportFailure(error));
+    return;
+  }
+  if (outcome === REASON.UNSPECIFIED_ERROR && (packet.qos === 0 || connection.version !== 5)) return connection.disconnect(outcome);
+  if (packet.qos === 1) sendPuback(connection, packet, outcome);
+}
 
 function sendPuback(connection: MqttConnection, packet: IPublishPacket, reasonCode: number): void {
   connection.sendFrame(encodePuback(packet.messageId!, connection.version, reasonCode));

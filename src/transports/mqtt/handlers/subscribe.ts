@@ -37,6 +37,7 @@ export function handleSubscribe(connection: MqttConnection, packet: ISubscribePa
     }
   });
   connection.send({ cmd: 'suback', messageId: packet.messageId, granted });
+  connection.followAttributeUpdates();
   if (gatewayQos !== undefined) {
     const first = connection.gatewayQos === null;
     connection.gatewayQos = gatewayQos;

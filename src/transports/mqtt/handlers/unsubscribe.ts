@@ -19,6 +19,7 @@ export function handleUnsubscribe(connection: MqttConnection, packet: IUnsubscri
       ? { cmd: 'unsuback', messageId: packet.messageId, granted: codes }
       : { cmd: 'unsuback', messageId: packet.messageId, granted: [] },
   );
+  connection.followAttributeUpdates();
   if (connection.gatewayQos !== null) {
     const remaining = [...(filters ?? [])].find(([topic]) => matchesGatewayRpc(topic));
     connection.gatewayQos = remaining === undefined ? null : remaining[1] >= 1 ? 1 : 0;
