@@ -74,6 +74,8 @@ const rpcSchema = z
     maxPersistentCallBytes: z.number().int().min(256).default(16_384),
     clientSideTimeoutMs: z.number().int().positive().default(60000),
     ttlDays: z.number().positive().default(7),
+    /** Calls one bulk request has in flight at once. */
+    bulkConcurrency: z.number().int().min(1).default(1000),
   })
   .strict();
 
@@ -102,6 +104,9 @@ const limitsSchema = z
     maxDataKeysPerDevice: z.number().int().min(1).default(1000),
     maxDataValueBytes: z.number().int().min(16).default(8192),
     maxDataBytesPerDevice: z.number().int().min(16).default(65_536),
+    /** Devices one bulk call may reach (more is 400), and the largest bulk request body (its device ids). */
+    maxBulkDevices: z.number().int().min(1).default(10_000),
+    maxBulkBodyBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
   })
   .strict();
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { LatestValues } from './device-data/latest-values.js';
 import { SharedAttributeUpdates } from './device-data/shared-attribute-updates.js';
+import { runBulk, type BulkResult } from './bulk/bulk-run.js';
 import { MemoryValuesStore } from './device-data/memory-values-store.js';
 import { RedisValuesStore } from './device-data/redis-values-store.js';
 import { DeviceDataError, parseAttributes } from './device-data/device-data-payload.js';
@@ -220,6 +221,16 @@ export class RpcEngine implements TransportContext {
   /** A server-side call to a device, wherever its session is: the reply for two-way calls, undefined for one-way ones. */
   call(deviceId: string, options: CallOptions): Promise<unknown> {
     return this.#call(deviceId, options, this.cluster?.router ?? this.actors);
+  }
+
+  /**
+   * One call to many devices (the library's bulk call): at most `rpc.bulkConcurrency` at once, each device's result
+   * as it arrives. The library is trusted: every device id is called (an unknown one is a 404 result).
+   */
+  callMany(deviceIds: readonly string[], options: Omit<CallOptions, 'signal' | 'requestUUID'>): AsyncGenerator<BulkResult> {
+    if (deviceIds.length > this.config.limits.maxBulkDevices) throw new RpcError('IOT_ERR_BAD_REQUEST', `a bulk call reaches at most ${this.config.limits.maxBulkDevices} devices (limits.maxBulkDevices), got ${deviceIds.length}`);
+    const targets = [...new Set(deviceIds)].map((deviceId) => ({ deviceId }));
+    return runBulk(targets, async (deviceId, signal) => ({ response: await this.call(deviceId, { ...options, signal }) }), this.config.rpc.bulkConcurrency);
   }
 
   #call(deviceId: string, options: CallOptions, route: { call(deviceId: string, request: CallRequest): Promise<unknown> }): Promise<unknown> {

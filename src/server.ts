@@ -14,6 +14,7 @@ import type { CallingDevice, ClientRpcHandler } from './client-rpc/index.js';
 import { parseConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { RpcEngine, type CallOptions } from './engine.js';
 import type { Device, NewDevice, NewUser, Page, User } from './registry/index.js';
+import { BulkCall } from './bulk/bulk-call.js';
 import { RedisCallStore } from './persistence/index.js';
 import { connectRedis, type RedisClient } from './cluster/redis-connection.js';
 import { CoapServer } from './transports/coap/index.js';
@@ -204,6 +205,15 @@ export class RpcServer {
   /** A server-side call: the device's reply (two-way) or undefined once handed over (one-way). */
   call(deviceId: string, options: CallOptions): Promise<unknown> {
     return this.#engine.call(deviceId, options);
+  }
+
+  /**
+   * One call to many devices, at most `rpc.bulkConcurrency` at once (`limits.maxBulkDevices` devices at most):
+   * `const { results, summary } = await server.callMany(ids, { method })`, or `for await (const result of
+   * server.callMany(ids, { method }))` to have each device's result as it arrives.
+   */
+  callMany(deviceIds: readonly string[], options: Omit<CallOptions, 'signal' | 'requestUUID'>): BulkCall {
+    return new BulkCall(this.#engine.callMany(deviceIds, options));
   }
 
   /**

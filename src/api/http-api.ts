@@ -8,6 +8,7 @@ import { loginRoute, refreshRoute } from './routes/auth.js';
 import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listTenantDevicesRoute, listCustomerDevicesRoute } from './routes/devices.js';
 import { deletePersistentRoute, getPersistentRoute, listPersistentRoute } from './routes/persistent.js';
 import { rpcRoute } from './routes/rpc.js';
+import { bulkRoute } from './routes/bulk.js';
 import { attributeUpdatesRoute, attributesRequestRoute, clientCallRoute, deviceDataRoute, pollRoute, replyRoute } from '../transports/http/index.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -51,6 +52,7 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
   };
   on('POST', '/api/auth/login', loginRoute(engine));
   on('POST', '/api/auth/token', refreshRoute(engine));
+  on('POST', '/api/rpc/bulk', bulkRoute(engine));
   on('POST', '/api/rpc/:kind/:deviceId', rpcRoute(engine));
   on('POST', '/api/plugins/rpc/:kind/:deviceId', rpcRoute(engine), true);
   on('GET', '/api/rpc/persistent/:rpcId', getPersistentRoute(engine));

@@ -22,17 +22,28 @@ const rpcBodySchema = z.object({
 
 export type RpcOutcome = { readonly persistent: true; readonly rpcId: string } | { readonly persistent: false; readonly result: unknown };
 
+export type RpcBody = z.infer<typeof rpcBodySchema>;
+
+/** A REST body or WebSocket frame as a call: validated once (a bulk call checks it once for every device). */
+export function parseRpcBody(input: unknown): RpcBody {
+  const body = validated(rpcBodySchema, input);
+  if (body.expirationTime !== undefined && body.expirationTime <= Date.now()) {
+    throw new RpcError('IOT_ERR_BAD_REQUEST', 'expirationTime is in the past');
+  }
+  return body;
+}
+
 /**
  * One server-side RPC as an application asks for it (REST body or WebSocket
  * frame), to a device the caller may reach: validated, then stored
  * (persistent) or called. `signal` withdraws a plain call (the caller left).
  */
-export async function runRpc(engine: RpcEngine, device: Device, oneway: boolean, input: unknown, signal?: AbortSignal): Promise<RpcOutcome> {
+export function runRpc(engine: RpcEngine, device: Device, oneway: boolean, input: unknown, signal?: AbortSignal): Promise<RpcOutcome> {
+  return runParsedRpc(engine, device, oneway, parseRpcBody(input), signal);
+}
+
+export async function runParsedRpc(engine: RpcEngine, device: Device, oneway: boolean, body: RpcBody, signal?: AbortSignal): Promise<RpcOutcome> {
   const deviceId = device.id;
-  const body = validated(rpcBodySchema, input);
-  if (body.expirationTime !== undefined && body.expirationTime <= Date.now()) {
-    throw new RpcError('IOT_ERR_BAD_REQUEST', 'expirationTime is in the past');
-  }
   const timeout = Math.max(MIN_TIMEOUT_MS, body.timeout ?? engine.defaultTimeoutMs);
   if (body.persistent === true) {
     const stored = await engine.persistent.submit({

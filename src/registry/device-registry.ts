@@ -114,10 +114,13 @@ export class DeviceRegistry {
   }
 
   /** A tenant's devices by name, optionally only one customer's, a page at a time (ThingsBoard's PageData). */
+  /** A tenant's devices (a customer's, with `customerId`), by name. */
+  ofTenant(tenantId: string, customerId?: string): Device[] {
+    return [...this.#byId.values()].filter((d) => d.tenantId === tenantId && (customerId === undefined || d.customerId === customerId)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
   list(tenantId: string, pageSize: number, page: number, customerId?: string): Page<Device> {
-    const all = [...this.#byId.values()]
-      .filter((d) => d.tenantId === tenantId && (customerId === undefined || d.customerId === customerId))
-      .sort((a, b) => a.name.localeCompare(b.name));
+    const all = this.ofTenant(tenantId, customerId);
     const totalPages = Math.ceil(all.length / pageSize);
     return {
       data: all.slice(page * pageSize, (page + 1) * pageSize),

@@ -226,6 +226,27 @@ describe('a cluster of three engine processes over Redis', () => {
     }
   }, 20_000);
 
+  it('one bulk call on node 1 reaches devices spread over the three nodes, each answered by its own device', async () => {
+    const spread = [await connectDevice(n1().mqtt, 'TOKEN_A'), await connectDevice(n2().mqtt, 'TOKEN_PLAIN'), await connectDevice(n3().mqtt, 'TOKEN_GW')];
+    try {
+      for (const [i, device] of spread.entries()) await answerRequests(device, (method) => ({ node: `node-${i + 1}`, method }));
+      await settle('dev-plain', 'node-2');
+      await settle('gw-1', 'node-3');
+      const res = await n1().request('POST', '/api/rpc/bulk', token, { deviceIds: ['dev-a', 'dev-plain', 'gw-1', 'dev-b'], method: 'where' });
+      expect(res.status).toBe(200);
+      const { results, summary } = (await res.json()) as { results: Array<{ deviceId: string; status: number; response?: unknown }>; summary: unknown };
+      expect(Object.fromEntries(results.map((r) => [r.deviceId, r.response ?? r.status]))).toEqual({
+        'dev-a': { node: 'node-1', method: 'where' },
+        'dev-plain': { node: 'node-2', method: 'where' },
+        'gw-1': { node: 'node-3', method: 'where' },
+        'dev-b': 404,
+      });
+      expect(summary).toEqual({ total: 4, ok: 3, failed: 1, byCode: { IOT_ERR_DEVICE_NOT_FOUND: 1 } });
+    } finally {
+      for (const device of spread) device.end(true);
+    }
+  }, 20_000);
+
   it('users are the same on every node: a refresh token issued by node 1 is honoured by node 2', async () => {
     const login = await fetch(`${n1().http}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USERS.customer.email, password: USERS.customer.password }) });
     const { refreshToken } = (await login.json()) as { refreshToken: string };

@@ -6,6 +6,8 @@ import { requireDeviceAccess } from '../access.js';
 import type { Principal } from '../auth/token-service.js';
 import { parseJson } from '../http-io.js';
 import { runRpc } from '../rpc-request.js';
+import { BulkTally } from '../../bulk/bulk-run.js';
+import { startBulk } from '../routes/bulk.js';
 
 type CmdId = string | number;
 
@@ -16,12 +18,14 @@ const AUTH_WAIT_MS = 10_000;
 /** Per socket: subscriptions, and calls under way (a device's queue has its own limit). */
 const MAX_SUBSCRIPTIONS = 1000;
 const MAX_CALLS_IN_FLIGHT = 10_000;
+/** Bulk calls under way per socket (each has at most rpc.bulkConcurrency device calls in flight). */
+const MAX_BULKS_IN_FLIGHT = 4;
 const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_TOO_SLOW = 4008;
 
 /**
  * One application's WebSocket (SPEC.md, WebSocket API for applications):
- * `rpc`, `subscribe` and `unsubscribe` frames, each with the caller's
+ * `rpc`, `bulk`, `subscribe` and `unsubscribe` frames, each with the caller's
  * `cmdId`, under the same access rules as REST. The JWT is verified once
  * (query parameter or first `auth` frame); the connection closes when it
  * expires unless a new `auth` frame came first.
@@ -36,6 +40,7 @@ export class AppSocket {
   #closed = false;
   readonly #subscriptions = new Map<CmdId, { deviceId: string; unwatch: () => void }>();
   readonly #calls = new Map<CmdId, AbortController>();
+  #bulks = 0;
 
   constructor(ws: WebSocket, engine: RpcEngine, principal: Principal | undefined) {
     this.#ws = ws;
@@ -77,8 +82,10 @@ export class AppSocket {
           return await this.#subscribe(id, principal, frame.deviceId);
         case 'unsubscribe':
           return this.#unsubscribe(id);
+        case 'bulk':
+          return await this.#bulk(id, principal, frame);
         default:
-          throw new RpcError('IOT_ERR_BAD_REQUEST', `type: expected "rpc", "subscribe" or "unsubscribe", got ${JSON.stringify(frame.type) ?? 'nothing'}`);
+          throw new RpcError('IOT_ERR_BAD_REQUEST', `type: expected "rpc", "bulk", "subscribe" or "unsubscribe", got ${JSON.stringify(frame.type) ?? 'nothing'}`);
       }
     } catch (error) {
       this.#engine.internalErrors.report(error, { api: 'websocket', type: frame.type });
@@ -121,6 +128,29 @@ export class AppSocket {
       const outcome = await runRpc(this.#engine, device, oneway === true, body, controller.signal);
       this.#send({ cmdId: id, result: outcome.persistent ? { rpcId: outcome.rpcId } : oneway === true ? null : outcome.result });
     } finally {
+      this.#calls.delete(id);
+    }
+  }
+
+  /**
+   * `{"type":"bulk","cmdId",…}` with the body of `POST /api/rpc/bulk`: each device's result as it arrives,
+   * `{"cmdId","event":"bulkResult","deviceId","status",…}`, then `{"cmdId","result":{"summary"}}`.
+   */
+  async #bulk(id: CmdId, principal: Principal, frame: Record<string, unknown>): Promise<void> {
+    if (this.#closed) return;
+    if (this.#calls.has(id)) throw new RpcError('IOT_ERR_BAD_REQUEST', `cmdId ${id} is already in use by a call under way`);
+    if (this.#bulks >= MAX_BULKS_IN_FLIGHT) throw new RpcError('IOT_ERR_QUEUE_FULL', `this socket (${MAX_BULKS_IN_FLIGHT} bulk calls under way)`);
+    this.#engine.admit();
+    const { cmdId: _cmdId, type: _type, ...body } = frame;
+    const controller = new AbortController();
+    this.#calls.set(id, controller);
+    this.#bulks++;
+    try {
+      const tally = new BulkTally();
+      for await (const result of await startBulk(this.#engine, principal, body, controller.signal)) this.#send({ cmdId: id, event: 'bulkResult', ...tally.add(result) });
+      this.#send({ cmdId: id, result: { summary: tally.summary } });
+    } finally {
+      this.#bulks--;
       this.#calls.delete(id);
     }
   }
