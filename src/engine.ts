@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { LatestValues } from './device-data/latest-values.js';
 import { SharedAttributeUpdates } from './device-data/shared-attribute-updates.js';
+import { Readiness } from './health/readiness.js';
 import { runBulk, type BulkResult } from './bulk/bulk-run.js';
 import { MemoryValuesStore } from './device-data/memory-values-store.js';
 import { RedisValuesStore } from './device-data/redis-values-store.js';
@@ -84,6 +85,8 @@ export class RpcEngine implements TransportContext {
   readonly maxCoapPayloadBytes: number;
   readonly maxDevicesPerGateway: number;
   readonly deviceData: LatestValues;
+  /** What `GET /readyz` answers. */
+  readonly readiness: Readiness;
   /** Shared attribute updates on their way to the device's sessions that listen for them. */
   readonly attributeUpdates: SharedAttributeUpdates;
   readonly coapTransmission: ServerConfig['coap'];
@@ -168,6 +171,7 @@ export class RpcEngine implements TransportContext {
     // In a cluster the latest values are in Redis: any node reads what a device sent to another.
     this.deviceData = new LatestValues(dataLimits, cluster === undefined ? new MemoryValuesStore(dataLimits) : new RedisValuesStore(cluster.redis, dataLimits));
     this.attributeUpdates = new SharedAttributeUpdates(node?.bus, logger);
+    this.readiness = new Readiness(node?.bus);
     this.events.followDeviceData(this.deviceData);
     this.coapTransmission = config.coap;
     this.defaultTimeoutMs = config.rpc.defaultTimeoutMs;
@@ -187,7 +191,9 @@ export class RpcEngine implements TransportContext {
       this.cluster!.redis.on('ready', () => shared.reload().catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, 'registry reload failed')));
     }
     await this.cluster?.start();
-    return this.persistent.recover();
+    const recovered = await this.persistent.recover();
+    this.readiness.recovered = true;
+    return recovered;
   }
 
   /** The device, also one created on another node a moment ago that this node has not heard of yet. */

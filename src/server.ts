@@ -173,6 +173,7 @@ export class RpcServer {
     const coapPort = this.#options.coapPort === undefined ? 5683 : this.#options.coapPort;
     const boundCoap = coapPort === null ? null : await this.#coap.listen(coapPort, host);
     this.#addresses = { host, httpPort: boundHttp, mqttPort: boundMqtt, coapPort: boundCoap };
+    this.#engine.readiness.listening = true;
     this.#engine.logger.info(this.#addresses, 'iot-rpc listening');
     return this.#addresses;
   }
@@ -180,6 +181,7 @@ export class RpcServer {
   /** Graceful: stop accepting, answer every pending caller (503), close every session. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#engine.readiness.closing = true;
       const httpServer = this.#httpServer;
       const gate = this.#httpGate;
       const httpClosed = gate === undefined ? Promise.resolve() : new Promise<void>((resolve) => gate.server.close(() => resolve()));

@@ -9,6 +9,7 @@ import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listTenantDevices
 import { deletePersistentRoute, getPersistentRoute, listPersistentRoute } from './routes/persistent.js';
 import { rpcRoute } from './routes/rpc.js';
 import { bulkRoute } from './routes/bulk.js';
+import { livezRoute, readyzRoute } from './routes/health.js';
 import { attributeUpdatesRoute, attributesRequestRoute, clientCallRoute, deviceDataRoute, pollRoute, replyRoute } from '../transports/http/index.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -50,6 +51,8 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
       });
     });
   };
+  on('GET', '/livez', livezRoute());
+  on('GET', '/readyz', readyzRoute(engine));
   on('POST', '/api/auth/login', loginRoute(engine));
   on('POST', '/api/auth/token', refreshRoute(engine));
   on('POST', '/api/rpc/bulk', bulkRoute(engine));

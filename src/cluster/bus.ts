@@ -45,6 +45,11 @@ export class ClusterBus {
     this.#subscriber.off('ready', listener);
   }
 
+  /** Whether the subscriber connection is up (ioredis subscribes its channels again as it comes back). */
+  get subscriberReady(): boolean {
+    return this.#subscriber.status === 'ready';
+  }
+
   /** Whether commands can be sent now (a command to a Redis that is away fails fast instead of waiting). */
   get ready(): boolean {
     return this.#redis.status === 'ready';

@@ -346,7 +346,20 @@ describe('nodes that die, and Redis that goes away', () => {
       // Acknowledged by Redis just before it is killed (appendfsync always): it must be there after the restart.
       const accepted = await rpc(n3(), 'gw-1', { method: 'acknowledged', persistent: true, timeout: 10_000, expirationTime: Date.now() + 120_000 });
       const { rpcId } = (await accepted.json()) as { rpcId: string };
+      const ready = async (node: EngineProcess) => {
+        const res = await fetch(`${node.http}/readyz`);
+        return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as { status: string; checks: Record<string, Array<{ status: string }>> } };
+      };
+      expect((await ready(n1())).status).toBe(200);
       await redis.kill();
+      // Not ready while Redis is away (the load balancer sends the node no new traffic); still alive.
+      await expect.poll(async () => (await ready(n1())).status, { timeout: 5000, interval: 50 }).toBe(503);
+      const notReady = await ready(n1());
+      expect(notReady.type).toBe('application/health+json');
+      expect(notReady.body.status).toBe('fail');
+      expect(notReady.body.checks['redis:reachable']![0]!.status).toBe('fail');
+      expect(notReady.body.checks['listeners:open']![0]!.status).toBe('pass');
+      expect((await fetch(`${n1().http}/livez`)).status).toBe(200);
       expect(await (await rpc(n1(), 'dev-a', { method: 'local' })).json()).toEqual({ on: 'node-1' });
       const res = await rpc(n1(), 'dev-plain', { method: 'remote' });
       expect(res.status).toBe(503);
@@ -356,6 +369,7 @@ describe('nodes that die, and Redis that goes away', () => {
       expect(telemetry.status).toBe(503);
       expect(((await telemetry.json()) as { code: string }).code).toBe('IOT_ERR_UNAVAILABLE');
       redis = await redis.restart();
+      await expect.poll(async () => (await ready(n1())).body, { timeout: 20_000, interval: 200 }).toMatchObject({ status: 'pass' });
       await expect
         .poll(async () => (await rpc(n1(), 'dev-plain', { method: 'remoteAgain', timeout: 5000 })).status, { timeout: 20_000, interval: 500 })
         .toBe(200);
