@@ -126,6 +126,15 @@ const clusterSchema = z
   })
   .strict();
 
+const metricsSchema = z
+  .object({
+    /** `GET /metrics` (Prometheus text format); off: 404 and no per-call bookkeeping. */
+    enabled: z.boolean().default(true),
+    /** Serve it on its own port (on the server's host) instead of the HTTP API's port; null: on the HTTP port. */
+    port: z.number().int().min(0).max(65535).nullable().default(null),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     jwt: jwtSchema,
@@ -137,6 +146,7 @@ export const configSchema = z
     limits: limitsSchema.default(limitsSchema.parse({})),
     coap: coapSchema.default(coapSchema.parse({})),
     cluster: clusterSchema.default(clusterSchema.parse({})),
+    metrics: metricsSchema.default(metricsSchema.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

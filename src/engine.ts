@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { LatestValues } from './device-data/latest-values.js';
 import { SharedAttributeUpdates } from './device-data/shared-attribute-updates.js';
 import { Readiness } from './health/readiness.js';
+import { EngineMetrics } from './metrics/engine-metrics.js';
+import type { CallRecord } from './actors/call-record.js';
 import { runBulk, type BulkResult } from './bulk/bulk-run.js';
 import { MemoryValuesStore } from './device-data/memory-values-store.js';
 import { RedisValuesStore } from './device-data/redis-values-store.js';
@@ -85,6 +87,8 @@ export class RpcEngine implements TransportContext {
   readonly maxCoapPayloadBytes: number;
   readonly maxDevicesPerGateway: number;
   readonly deviceData: LatestValues;
+  /** Prometheus metrics (`GET /metrics`), unless metrics.enabled is false. */
+  readonly metrics: EngineMetrics | undefined;
   /** What `GET /readyz` answers. */
   readonly readiness: Readiness;
   /** Shared attribute updates on their way to the device's sessions that listen for them. */
@@ -112,13 +116,16 @@ export class RpcEngine implements TransportContext {
       maxPendingPerDevice: config.rpc.maxPendingPerDevice,
       maxJsonDepth: config.limits.maxJsonDepth,
       reportError: (error) => this.internalErrors.report(error, { in: 'an actor effect' }),
+      ...(config.metrics.enabled ? { callEnded: (record: CallRecord, error: RpcError | undefined) => this.metrics!.callEnded(record, error) } : {}),
     });
     this.clientRpc = new HandlerRegistry(this.scheduler, config.rpc.clientSideTimeoutMs);
+    this.metrics = config.metrics.enabled ? new EngineMetrics({ actors: this.actors, clientRpc: this.clientRpc }) : undefined;
     // ThingsBoard's SDKs ask right after connecting; an application's own handler replaces this one.
     this.clientRpc.handle('getSessionLimits', () => sessionLimits(config));
     this.tokens = new TokenService(config.jwt);
     const node = cluster === undefined ? undefined : new ClusterNode({ ...cluster, actors: this.actors, maxPendingPerDevice: config.rpc.maxPendingPerDevice, scheduler: this.scheduler, logger, persistent: () => this.persistent });
     this.cluster = node;
+    if (node !== undefined && this.metrics !== undefined) this.#measureRedis(node, this.metrics);
     this.events = new DeviceEventHub(this.actors, node?.events, node?.nodeId);
     this.#logSessionsAndCalls();
     this.shared =
@@ -143,7 +150,10 @@ export class RpcEngine implements TransportContext {
       wakeOwner: node && ((deviceId) => node.wakeOwner(deviceId)),
       withdrawElsewhere: node && ((call) => node.withdrawElsewhere(call)),
       ownedElsewhere: node && ((deviceIds) => node.ownedElsewhere(deviceIds)),
-      statusWritten: (call) => this.events.persistentStatus(call),
+      statusWritten: (call) => {
+        this.metrics?.persistentStatus(call);
+        this.events.persistentStatus(call);
+      },
     });
     // Persistent calls are delivered by the node that holds the device's session, from its next session on (in a
     // cluster, once the directory entry is its own: ClusterNode). A device whose connection ends (not a session that
@@ -264,6 +274,16 @@ export class RpcEngine implements TransportContext {
       onStatus: options.onStatus,
       earlierRequestIds: options.earlierRequestIds,
       correlation: options.correlation,
+    });
+  }
+
+  #measureRedis(node: ClusterNode, metrics: EngineMetrics): void {
+    node.bus.roundTrip = (seconds) => metrics.redisRoundTrip(seconds);
+    let up = false;
+    node.redis.on('ready', () => (up = true));
+    node.redis.on('close', () => {
+      if (up) metrics.redisLost();
+      up = false;
     });
   }
 

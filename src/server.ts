@@ -9,7 +9,8 @@ import { createHttpApi, type HttpHandler } from './api/index.js';
 import type { Principal } from './api/auth/token-service.js';
 import { AppSocket } from './api/ws/app-socket.js';
 import { RpcError, toRpcError } from './errors.js';
-import { endSocketWithError } from './api/http-io.js';
+import { endSocketWithError, sendError } from './api/http-io.js';
+import { sendMetrics } from './api/routes/metrics.js';
 import type { CallingDevice, ClientRpcHandler } from './client-rpc/index.js';
 import { parseConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { RpcEngine, type CallOptions } from './engine.js';
@@ -51,6 +52,8 @@ export interface ListeningAddresses {
   httpPort: number | null;
   mqttPort: number | null;
   coapPort: number | null;
+  /** With `metrics.port`: where `/metrics` is served. */
+  metricsPort?: number;
 }
 
 export type { CallOptions, CallingDevice, ClientRpcHandler, Device, NewDevice, NewUser, Page, User };
@@ -79,6 +82,7 @@ export class RpcServer {
   readonly #appSockets: WebSocketServer;
   readonly #redis: RedisClient | undefined;
   #httpServer: Server | undefined;
+  #metricsServer: Server | undefined;
   /** Accepts the HTTP listener's connections and hands them to #httpServer while under limits.maxHttpConnections. */
   #httpGate: ConnectionGate | undefined;
   #addresses: ListeningAddresses | undefined;
@@ -102,6 +106,7 @@ export class RpcServer {
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
     });
     this.#appSockets = new WebSocketServer({ noServer: true, maxPayload: engine.maxHttpBodyBytes });
+    if (engine.metrics !== undefined) engine.metrics.appSockets = () => this.#appSockets.clients.size;
     this.devices = {
       add: (device) => engine.addDevice(device),
       get: (id) => engine.devices.get(id),
@@ -172,10 +177,27 @@ export class RpcServer {
     const boundMqtt = mqttPort === null ? null : await this.#mqtt.listen(mqttPort, host);
     const coapPort = this.#options.coapPort === undefined ? 5683 : this.#options.coapPort;
     const boundCoap = coapPort === null ? null : await this.#coap.listen(coapPort, host);
-    this.#addresses = { host, httpPort: boundHttp, mqttPort: boundMqtt, coapPort: boundCoap };
+    const metricsPort = await this.#listenForMetrics(host);
+    this.#addresses = { host, httpPort: boundHttp, mqttPort: boundMqtt, coapPort: boundCoap, ...(metricsPort === null ? {} : { metricsPort }) };
     this.#engine.readiness.listening = true;
     this.#engine.logger.info(this.#addresses, 'iot-rpc listening');
     return this.#addresses;
+  }
+
+  /** `metrics.port`: `/metrics` on a port of its own (only that path), for a scraper the API's port need not admit. */
+  async #listenForMetrics(host: string): Promise<number | null> {
+    const metrics = this.#engine.metrics;
+    const port = this.#engine.config.metrics.port;
+    if (metrics === undefined || port === null) return null;
+    const server = createServer((req, res) => {
+      if ((req.url ?? '').split('?')[0] === '/metrics' && req.method === 'GET') return void sendMetrics(res, metrics).catch(() => res.destroy());
+      sendError(res, new RpcError('IOT_ERR_NOT_FOUND', `${req.url ?? ''}: this port serves GET /metrics only`));
+    });
+    this.#metricsServer = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port, host }, () => resolve((server.address() as { port: number }).port));
+    });
   }
 
   /** Graceful: stop accepting, answer every pending caller (503), close every session. */
@@ -191,6 +213,8 @@ export class RpcServer {
       for (const client of this.#webSockets.clients) client.close(1001);
       for (const client of this.#appSockets.clients) client.close(1001);
       httpServer?.closeIdleConnections();
+      this.#metricsServer?.close();
+      this.#metricsServer?.closeAllConnections();
       await mqttClosed;
       await coapClosed;
       await engineClosed;

@@ -34,6 +34,8 @@ export class CallRecord implements DeadlineTarget, OutgoingRequest {
   /** Ids of earlier attempts of the same call (a persistent call re-sent): a late reply to one of them answers this call. */
   earlierIds: readonly number[] | undefined;
   #correlation: string | undefined;
+  /** An attempt of a persistent call (its caller gave the correlation: the stored call's id). */
+  readonly persistent: boolean;
 
   constructor(
     readonly device: DeviceEntry,
@@ -49,6 +51,7 @@ export class CallRecord implements DeadlineTarget, OutgoingRequest {
     correlation: string | undefined = undefined,
   ) {
     this.#correlation = correlation;
+    this.persistent = correlation !== undefined;
   }
 
   /** Where the call stands: its actor's state, the one place it is held. */

@@ -25,6 +25,8 @@ export interface ActorSystemOptions {
   readonly maxJsonDepth?: number;
   /** Where a device's request ids go on from when nothing here holds it: the clock in ms by default (clockRequestId). */
   readonly requestIdSeed?: () => number;
+  /** Told of each call as its caller is answered (metrics); `error` undefined for a success. */
+  readonly callEnded?: (record: CallRecord, error: RpcError | undefined) => void;
 }
 
 /** The device's next request id, never one of the ids the call's earlier attempts went out with. */
@@ -161,6 +163,20 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     let count = 0;
     for (const entry of this.#devices.values()) count += entry.calls.size;
     return count;
+  }
+
+  /** Sessions here by transport and state (`connected` or `subscribed`), read when metrics are scraped. */
+  sessionCounts(): Map<string, { transport: string; state: DeviceSessionState; count: number }> {
+    const counts = new Map<string, { transport: string; state: DeviceSessionState; count: number }>();
+    for (const entry of this.#devices.values()) {
+      if (entry.link === null) continue;
+      const state = entry.actor.getSnapshot().value as DeviceSessionState;
+      const key = `${entry.link.transport}\u0000${state}`;
+      const known = counts.get(key);
+      if (known === undefined) counts.set(key, { transport: entry.link.transport, state, count: 1 });
+      else known.count++;
+    }
+    return counts;
   }
 
   deviceState(deviceId: string): DeviceSessionState {
@@ -546,6 +562,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
     }
     const error = this.#errorFor(record, outcome, from);
     if (error !== undefined) record.failure = error;
+    this.#options.callEnded?.(record, error);
     if (record.requestUUID !== undefined) {
       const key = uuidKey(entry.deviceId, record.requestUUID);
       const running = this.#byUUID.get(key);

@@ -10,6 +10,7 @@ import { deletePersistentRoute, getPersistentRoute, listPersistentRoute } from '
 import { rpcRoute } from './routes/rpc.js';
 import { bulkRoute } from './routes/bulk.js';
 import { livezRoute, readyzRoute } from './routes/health.js';
+import { metricsRoute } from './routes/metrics.js';
 import { attributeUpdatesRoute, attributesRequestRoute, clientCallRoute, deviceDataRoute, pollRoute, replyRoute } from '../transports/http/index.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -53,6 +54,7 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
   };
   on('GET', '/livez', livezRoute());
   on('GET', '/readyz', readyzRoute(engine));
+  if (engine.metrics !== undefined && engine.config.metrics.port === null) on('GET', '/metrics', metricsRoute(engine.metrics));
   on('POST', '/api/auth/login', loginRoute(engine));
   on('POST', '/api/auth/token', refreshRoute(engine));
   on('POST', '/api/rpc/bulk', bulkRoute(engine));

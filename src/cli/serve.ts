@@ -16,6 +16,8 @@ Options (each also an environment variable):
   --http-port PORT   REST API and MQTT over WebSocket at /mqtt, default 8080 (IOT_RPC_HTTP_PORT)
   --mqtt-port PORT   MQTT over TCP, default 1883 (IOT_RPC_MQTT_PORT)
   --coap-port PORT   CoAP over UDP, default 5683 (IOT_RPC_COAP_PORT)
+  --metrics-port PORT  GET /metrics (Prometheus) on a port of its own instead of the HTTP port
+                     (IOT_RPC_METRICS_PORT; config metrics.enabled false turns metrics off)
   --log-level LEVEL  trace|debug|info|warn|error, default info (IOT_RPC_LOG_LEVEL)
   --redis URL        devices, users and persistent calls in Redis, and the cluster's directory
                      and inboxes (redis://host:port; comma-separated seeds for a Redis Cluster)
@@ -56,6 +58,7 @@ export async function serve(argv: string[]): Promise<void> {
       'http-port': { type: 'string' },
       'mqtt-port': { type: 'string' },
       'coap-port': { type: 'string' },
+      'metrics-port': { type: 'string' },
       'log-level': { type: 'string' },
       redis: { type: 'string' },
       'node-id': { type: 'string' },
@@ -84,11 +87,13 @@ export async function serve(argv: string[]): Promise<void> {
     logger.warn('no --config: starting with no users and no devices, and a JWT secret that changes at every start');
     config = parseConfig({ jwt: { secret: randomBytes(48).toString('base64url') } });
   }
-  const portSetting = (flag: 'http-port' | 'mqtt-port' | 'coap-port', variable: string, fallback: number) => {
+  const portSetting = (flag: 'http-port' | 'mqtt-port' | 'coap-port' | 'metrics-port', variable: string, fallback: number) => {
     const { name, value } = setting(flag, variable);
     return port(name, value, fallback);
   };
   const coapPort = portSetting('coap-port', 'IOT_RPC_COAP_PORT', 5683);
+  const metricsPort = setting('metrics-port', 'IOT_RPC_METRICS_PORT');
+  if (metricsPort.value !== undefined && metricsPort.value !== '') config = { ...config, metrics: { ...config.metrics, port: portSetting('metrics-port', 'IOT_RPC_METRICS_PORT', 0) } };
   const host = values.host ?? env.IOT_RPC_HOST ?? '127.0.0.1';
   checkSecretFor(host, config);
   const server = createRpcServer({
@@ -112,6 +117,7 @@ export async function serve(argv: string[]): Promise<void> {
       http: `http://${addresses.host}:${addresses.httpPort}`,
       mqtt: `mqtt://${addresses.host}:${addresses.mqttPort}`,
       coap: `coap://${addresses.host}:${addresses.coapPort}`,
+      ...(addresses.metricsPort === undefined ? {} : { metrics: `http://${addresses.host}:${addresses.metricsPort}/metrics` }),
     }),
   );
   let stopping = false;

@@ -43,10 +43,19 @@ export class HandlerRegistry {
     }
   }
 
+  /** Client-side calls answered so far, by outcome: ok, error (the handler threw), timeout, unknown_method, bad_request. */
+  readonly outcomes = { ok: 0, error: 0, timeout: 0, unknown_method: 0, bad_request: 0 };
+
   async invoke(device: Device, method: unknown, params: unknown): Promise<unknown> {
-    if (typeof method !== 'string' || method.length === 0) return { error: 'Request needs a "method" string' };
+    if (typeof method !== 'string' || method.length === 0) {
+      this.outcomes.bad_request++;
+      return { error: 'Request needs a "method" string' };
+    }
     const handler = this.#handlers.get(method);
-    if (handler === undefined) return { error: `Unknown method: ${method}` };
+    if (handler === undefined) {
+      this.outcomes.unknown_method++;
+      return { error: `Unknown method: ${method}` };
+    }
     const caller: CallingDevice = {
       id: device.id,
       name: device.name,
@@ -56,20 +65,21 @@ export class HandlerRegistry {
     };
     return new Promise((resolve) => {
       let settled = false;
-      const settle = (value: unknown) => {
+      const settle = (value: unknown, outcome: 'ok' | 'error' | 'timeout' = 'ok') => {
         if (settled) return;
         settled = true;
+        this.outcomes[outcome]++;
         timeout.cancel();
         resolve(value === undefined ? null : value);
       };
-      const timeout = new ScheduledTask(this.scheduler, () => settle({ error: 'timeout' }));
+      const timeout = new ScheduledTask(this.scheduler, () => settle({ error: 'timeout' }, 'timeout'));
       timeout.runIn(this.timeoutMs);
       try {
         Promise.resolve(handler(params ?? {}, caller)).then(settle, (error: unknown) =>
-          settle({ error: error instanceof Error ? error.message : String(error) }),
+          settle({ error: error instanceof Error ? error.message : String(error) }, 'error'),
         );
       } catch (error) {
-        settle({ error: error instanceof Error ? error.message : String(error) });
+        settle({ error: error instanceof Error ? error.message : String(error) }, 'error');
       }
     });
   }

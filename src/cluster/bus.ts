@@ -15,6 +15,8 @@ export class ClusterBus {
   readonly #subscriber: RedisClient;
   readonly #sharded: boolean;
   readonly #listeners = new Map<string, Set<Listener>>();
+  /** Told how long each publish took, in seconds, when set (metrics). */
+  roundTrip: ((seconds: number) => void) | undefined;
 
   constructor(redis: RedisClient) {
     this.#redis = redis;
@@ -61,7 +63,14 @@ export class ClusterBus {
    */
   publish(channel: string, message: unknown): Promise<number> {
     const text = JSON.stringify(message);
-    return withTimeout((this.#sharded ? this.#redis.spublish(channel, text) : (this.#redis as Redis).publish(channel, text)) as Promise<number>);
+    const sent = withTimeout((this.#sharded ? this.#redis.spublish(channel, text) : (this.#redis as Redis).publish(channel, text)) as Promise<number>);
+    const roundTrip = this.roundTrip;
+    if (roundTrip === undefined) return sent;
+    const start = performance.now();
+    return sent.then((receivers) => {
+      roundTrip((performance.now() - start) / 1000);
+      return receivers;
+    });
   }
 
   /** Adds a listener of the channel (several may listen to one channel; Redis is subscribed once). */
