@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { RpcError } from '../errors.js';
 
 /** One device's part of a bulk call: what it answered, or why not. `status` is the HTTP status a single call would have had. */
@@ -43,6 +44,8 @@ export async function* runBulk(
   signal?: AbortSignal,
 ): AsyncGenerator<BulkResult> {
   const withdraw = new AbortController();
+  // Every call in flight listens on it: up to `concurrency` listeners, not a leak.
+  setMaxListeners(concurrency + 1, withdraw.signal);
   signal?.addEventListener('abort', () => withdraw.abort(), { once: true });
   const finished: BulkResult[] = [];
   let read = 0;

@@ -67,4 +67,29 @@ describe('runBulk', () => {
     expect(results).toHaveLength(10);
     expect(results.every((r) => r.error?.code === 'IOT_ERR_CALL_DELETED')).toBe(true);
   });
+
+  it('many calls in flight listening on one withdrawal signal raise no MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const targets = Array.from({ length: 100 }, (_, i) => ({ deviceId: `d${i}` }));
+      for await (const _ of runBulk(
+        targets,
+        async (_deviceId, signal) => {
+          // As a call does: it listens while it runs.
+          const onAbort = () => {};
+          signal.addEventListener('abort', onAbort);
+          await sleep(5);
+          signal.removeEventListener('abort', onAbort);
+          return {};
+        },
+        50,
+      ));
+      await sleep(10);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
 });
