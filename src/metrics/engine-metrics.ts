@@ -5,6 +5,9 @@ import type { HandlerRegistry } from '../client-rpc/handler-registry.js';
 import type { RpcError } from '../errors.js';
 import type { StoredCall } from '../persistence/call-store.js';
 
+type CallKind = 'oneway' | 'twoway' | 'persistent';
+const CALL_KINDS: readonly CallKind[] = ['oneway', 'twoway', 'persistent'];
+
 export interface MetricSources {
   readonly actors: ActorSystem;
   readonly clientRpc: HandlerRegistry;
@@ -17,8 +20,8 @@ export interface MetricSources {
  */
 export class EngineMetrics {
   readonly registry = new Registry();
-  /** Ended calls by `transport \0 kind \0 outcome`. */
-  readonly #calls = new Map<string, number>();
+  /** Ended calls by transport, kind and outcome: nested maps, so a call's count is found without building a key. */
+  readonly #calls = new Map<string, Record<CallKind, Map<string, number>>>();
   readonly #duration: Histogram;
   readonly #persistent: Counter<'status'>;
   readonly #redisRoundTrip: Histogram;
@@ -37,9 +40,8 @@ export class EngineMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [key, count] of calls) {
-          const [transport, kind, outcome] = key.split('\u0000');
-          this.inc({ transport, kind, outcome }, count);
+        for (const [transport, kinds] of calls) {
+          for (const kind of CALL_KINDS) for (const [outcome, count] of kinds[kind]) this.inc({ transport, kind, outcome }, count);
         }
       },
     });
@@ -84,8 +86,12 @@ export class EngineMetrics {
   }
 
   callEnded(record: CallRecord, error: RpcError | undefined): void {
-    const key = `${record.device.link?.transport ?? 'none'}\u0000${record.persistent ? 'persistent' : record.oneway ? 'oneway' : 'twoway'}\u0000${error?.code ?? 'ok'}`;
-    this.#calls.set(key, (this.#calls.get(key) ?? 0) + 1);
+    const transport = record.device.link?.transport ?? 'none';
+    let kinds = this.#calls.get(transport);
+    if (kinds === undefined) this.#calls.set(transport, (kinds = { oneway: new Map(), twoway: new Map(), persistent: new Map() }));
+    const outcomes = kinds[record.persistent ? 'persistent' : record.oneway ? 'oneway' : 'twoway'];
+    const outcome = error?.code ?? 'ok';
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
     this.#duration.observe((Date.now() - record.createdTime) / 1000);
   }
 
