@@ -3,7 +3,7 @@
 # missing and we are root; otherwise one line says what to install.
 set -u
 # program name -> Debian package
-declare -A PACKAGES=([mosquitto]=mosquitto [coap-client-notls]=libcoap3-bin [redis-server]=redis-server [redis-cli]=redis-tools)
+declare -A PACKAGES=([mosquitto]=mosquitto [coap-client-notls]=libcoap3-bin [redis-server]=redis-server [redis-cli]=redis-tools [chromium]=chromium)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 

@@ -1,19 +1,22 @@
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { attributesRoute, latestTelemetryRoute, sharedAttributesRoute } from './routes/telemetry.js';
 import FindMyWay from 'find-my-way';
+import { z } from 'zod';
 import type { RpcEngine } from '../engine.js';
 import { RpcError } from '../errors.js';
 import { sendError } from './http-io.js';
-import { loginRoute, refreshRoute } from './routes/auth.js';
-import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listTenantDevicesRoute, listCustomerDevicesRoute } from './routes/devices.js';
-import { deletePersistentRoute, getPersistentRoute, listPersistentRoute } from './routes/persistent.js';
-import { rpcRoute } from './routes/rpc.js';
-import { bulkRoute } from './routes/bulk.js';
-import { livezRoute, readyzRoute } from './routes/health.js';
-import { metricsRoute } from './routes/metrics.js';
-import { attributeUpdatesRoute, attributesRequestRoute, clientCallRoute, deviceDataRoute, pollRoute, replyRoute } from '../transports/http/index.js';
+import { openApiDocument } from './openapi/openapi-document.js';
+import { routeTable } from './route-table.js';
+import { openApiRoute, swaggerUiRoute } from './routes/api-document.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What the router of each handler createHttpApi made knows, as method and path (the API document's test reads it). */
+export const routerRoutesOf = new WeakMap<HttpHandler, ReadonlyArray<{ method: string; path: string }>>();
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 /** Every route: path parameters and the query string, already split by the router. */
 export type RouteHandler = (
@@ -44,6 +47,7 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
     },
   });
   // Every route's error is answered here, as SPEC.md's error body (`legacy`: ThingsBoard's status codes).
+  const handler: HttpHandler = (req, res) => router.lookup(req, res);
   const on = (method: 'GET' | 'POST' | 'DELETE', path: string, handler: RouteHandler, legacy = false) => {
     router.on(method, path, (req, res, params, _store, searchParams) => {
       handler(req, res, params, searchParams).catch((error: unknown) => {
@@ -52,33 +56,13 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
       });
     });
   };
-  on('GET', '/livez', livezRoute());
-  on('GET', '/readyz', readyzRoute(engine));
-  if (engine.metrics !== undefined && engine.config.metrics.port === null) on('GET', '/metrics', metricsRoute(engine.metrics));
-  on('POST', '/api/auth/login', loginRoute(engine));
-  on('POST', '/api/auth/token', refreshRoute(engine));
-  on('POST', '/api/rpc/bulk', bulkRoute(engine));
-  on('POST', '/api/rpc/:kind/:deviceId', rpcRoute(engine));
-  on('POST', '/api/plugins/rpc/:kind/:deviceId', rpcRoute(engine), true);
-  on('GET', '/api/rpc/persistent/:rpcId', getPersistentRoute(engine));
-  on('GET', '/api/rpc/persistent/device/:deviceId', listPersistentRoute(engine));
-  on('DELETE', '/api/rpc/persistent/:rpcId', deletePersistentRoute(engine));
-  on('POST', '/api/device', createDeviceRoute(engine));
-  on('GET', '/api/device/:id', getDeviceRoute(engine));
-  on('DELETE', '/api/device/:id', deleteDeviceRoute(engine));
-  on('GET', '/api/tenant/devices', listTenantDevicesRoute(engine));
-  on('GET', '/api/customer/:customerId/devices', listCustomerDevicesRoute(engine));
-  on('GET', '/api/plugins/telemetry/:entityType/:deviceId/values/timeseries', latestTelemetryRoute(engine));
-  on('GET', '/api/plugins/telemetry/:entityType/:deviceId/values/attributes', attributesRoute(engine));
-  on('GET', '/api/plugins/telemetry/:entityType/:deviceId/values/attributes/:scope', attributesRoute(engine));
-  on('POST', '/api/plugins/telemetry/:deviceId/:scope', sharedAttributesRoute(engine));
-  on('POST', '/api/plugins/telemetry/:entityType/:deviceId/attributes/:scope', sharedAttributesRoute(engine));
-  on('GET', '/api/v1/:token/rpc', pollRoute(engine));
-  on('POST', '/api/v1/:token/rpc', clientCallRoute(engine));
-  on('POST', '/api/v1/:token/rpc/:id', replyRoute(engine));
-  on('POST', '/api/v1/:token/telemetry', deviceDataRoute(engine, 'telemetry'));
-  on('POST', '/api/v1/:token/attributes', deviceDataRoute(engine, 'attributes'));
-  on('GET', '/api/v1/:token/attributes', attributesRequestRoute(engine));
-  on('GET', '/api/v1/:token/attributes/updates', attributeUpdatesRoute(engine));
-  return (req, res) => router.lookup(req, res);
+  const routes = routeTable(engine);
+  routes.push(
+    { method: 'GET', path: '/api/openapi.json', handler: openApiRoute(() => openApiDocument(routes, packageVersion())), doc: { summary: 'This document (OpenAPI 3.1)', tag: 'documentation', auth: 'none', responses: { 200: { description: 'the document', schema: z.looseObject({ openapi: z.literal('3.1.0') }) } }, errors: [] } },
+    { method: 'GET', path: '/swagger-ui', handler: swaggerUiRoute(), doc: { summary: 'Swagger UI on this document', tag: 'documentation', auth: 'none', responses: { 200: { description: 'the page', schema: z.string(), contentType: 'text/html' } }, errors: [] } },
+    { method: 'GET', path: '/swagger-ui/*', handler: swaggerUiRoute(), doc: { summary: "Swagger UI's files (from the swagger-ui-dist package)", tag: 'documentation', auth: 'none', responses: { 200: { description: 'the file', schema: z.string(), contentType: '*/*' } }, errors: [404] } },
+  );
+  for (const { method, path, handler, legacy } of routes) on(method, path, handler, legacy);
+  routerRoutesOf.set(handler, (router as unknown as { routes: Array<{ method: string; path: string }> }).routes.map(({ method, path }) => ({ method, path })));
+  return handler;
 }

@@ -9,7 +9,7 @@ const MIN_TIMEOUT_MS = 5000;
 /** SPEC.md: delivery retries of a persistent call. */
 const DEFAULT_RETRIES = 5;
 
-const rpcBodySchema = z.object({
+export const rpcBodySchema = z.object({
   method: z.string().min(1).max(255),
   params: z.unknown().optional(),
   timeout: z.number().int().positive().max(MAX_CALL_TIMEOUT_MS).optional(),

@@ -5,8 +5,8 @@ import type { RouteHandler } from '../http-api.js';
 import { readJsonBody, sendError, sendJson } from '../http-io.js';
 import { validated } from '../validation.js';
 
-const loginSchema = z.object({ username: z.string().min(1), password: z.string().min(1) });
-const refreshSchema = z.object({ refreshToken: z.string().min(1) });
+export const loginSchema = z.object({ username: z.string().min(1), password: z.string().min(1) });
+export const refreshSchema = z.object({ refreshToken: z.string().min(1) });
 
 /** `POST /api/auth/login {"username","password"}` → `{"token","refreshToken"}`. */
 export function loginRoute(engine: RpcEngine): RouteHandler {

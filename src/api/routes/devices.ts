@@ -24,7 +24,7 @@ const customerIdSchema = z
     return id === NULL_UUID ? null : id;
   });
 
-const newDeviceSchema = z.object({
+export const newDeviceSchema = z.object({
   // The server makes every device id (a UUID), as ThingsBoard does: a client that could choose one would learn which ids
   // other tenants hold.
   id: z.null({ error: 'device ids are made by the server: leave id out' }).optional(),

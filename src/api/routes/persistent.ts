@@ -8,7 +8,7 @@ import type { RouteHandler } from '../http-api.js';
 import { sendError, sendJson } from '../http-io.js';
 import { pageQuery, validated } from '../validation.js';
 
-const querySchema = pageQuery.extend({
+export const persistentQuerySchema = pageQuery.extend({
   rpcStatus: z.enum(PERSISTENT_STATUSES).optional(),
   sortProperty: z.enum(['createdTime', 'expirationTime']).default('createdTime'),
   sortOrder: z.enum(['ASC', 'DESC']).default('DESC'),
@@ -56,7 +56,7 @@ export function listPersistentRoute(engine: RpcEngine): RouteHandler {
     const principal = await authenticate(req, engine.tokens);
     const deviceId = params.deviceId!;
     const device = requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
-    const { rpcStatus, ...rest } = validated(querySchema, query);
+    const { rpcStatus, ...rest } = validated(persistentQuerySchema, query);
     const page = await engine.persistent.list(deviceId, { ...rest, status: rpcStatus, tenantId: device.tenantId });
     sendJson(res, 200, { ...page, data: page.data.map(view) });
   };
