@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { writeReport, type ScenarioReport } from './lib/results.js';
 import { FUZZ_PROTOCOLS, type FuzzProtocol } from './lib/fuzz-inputs/index.js';
 import { baseline } from './scenarios/baseline.js';
+import { bulk } from './scenarios/bulk.js';
 import { compare } from './scenarios/compare.js';
 import { fixedRate } from './scenarios/fixed-rate.js';
 import { fuzz } from './scenarios/fuzz.js';
@@ -24,6 +25,7 @@ const SCENARIOS: Record<string, (s: BenchSettings) => Promise<ScenarioReport>> =
   'rpc-mqtt': rpcMqtt,
   'rpc-rest': rpcRest,
   'rpc-cluster': rpcCluster,
+  bulk,
   'idle-devices': idleDevices,
   'fixed-rate': fixedRate,
   limit: (s) => baseline('limit', s),
@@ -50,7 +52,8 @@ Options:
   --rate R           fixed-rate: calls per second (default: half the measured maximum); compare: the
                      fixed offered rate every system also runs at (default 8000);
                      soak: calls per second, library and REST together (default 300)
-  --sizes A,B,C      idle-devices: device counts (default 10000,50000,100000)
+  --sizes A,B,C      idle-devices: device counts (default 10000,50000,100000); bulk: devices of each
+                     bulk call (default 1000,10000)
   --transport T      rpc-mqtt, fixed-rate: devices on mqtt (default), coap or http
   --calls N          recovery: persistent calls in Redis to recover (default 100000)
   --protocol P       fuzz: mqtt, coap, http, ws or all, in turn (default all)
@@ -133,7 +136,7 @@ const settings: BenchSettings = {
   warmup: number('warmup', values.warmup, 3),
   rounds: Math.round(number('rounds', values.rounds, 3)),
   rate: values.rate === undefined ? undefined : number('rate', values.rate, 0),
-  sizes: (values.sizes ?? '10000,50000,100000').split(',').map((v) => Math.round(number('sizes', v, 0))),
+  sizes: (values.sizes ?? (scenario === 'bulk' ? '1000,10000' : '10000,50000,100000')).split(',').map((v) => Math.round(number('sizes', v, 0))),
   outDir: values.out ?? fileURLToPath(new URL('./results', import.meta.url)),
   protocol,
   count: Math.round(number('count', values.count, 100_000)),

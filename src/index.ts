@@ -21,4 +21,5 @@ export type { BulkResult, BulkSummary } from './bulk/bulk-run.js';
 export type { TelemetryEntry } from './device-data/device-data-payload.js';
 export type { ServerConfigInput as ServerConfig } from './config.js';
 export { RpcError, ERRORS } from './errors.js';
+export { Withdrawal } from './actors/withdrawal.js';
 export type { ErrorCode, ErrorBody } from './errors.js';

@@ -238,7 +238,7 @@ export class RpcServer {
    * `const { results, summary } = await server.callMany(ids, { method })`, or `for await (const result of
    * server.callMany(ids, { method }))` to have each device's result as it arrives.
    */
-  callMany(deviceIds: readonly string[], options: Omit<CallOptions, 'signal' | 'requestUUID'>): BulkCall {
+  callMany(deviceIds: readonly string[], options: Omit<CallOptions, 'signal' | 'withdrawal' | 'requestUUID'>): BulkCall {
     return new BulkCall(this.#engine.callMany(deviceIds, options));
   }
 

@@ -84,6 +84,15 @@ serveCommands(
         return runLoad((i) => server.call(ids[i]!, { method: METHOD, params: PARAMS, timeout: CALL_TIMEOUT_MS }), command as unknown as LoadOptions);
       case 'memory':
         return memory();
+      case 'bulk': {
+        // One bulk call to the first N devices: wall time to the last result, and this process's CPU per device.
+        const targets = ids.slice(0, Number(command.devices));
+        const cpu = process.cpuUsage();
+        const started = performance.now();
+        const { summary } = await server.callMany(targets, { method: METHOD, params: PARAMS, timeout: CALL_TIMEOUT_MS });
+        const used = process.cpuUsage(cpu);
+        return { devices: targets.length, msToLastResult: round(performance.now() - started, 1), cpuMicrosPerDevice: round((used.user + used.system) / targets.length, 1), ok: summary.ok, failed: summary.failed };
+      }
       case 'usage':
         // Memory as it is, without a forced GC, for sampling during a run.
         return usage();

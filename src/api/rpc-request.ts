@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_CALL_TIMEOUT_MS, type RpcEngine } from '../engine.js';
+import type { Withdrawal } from '../actors/withdrawal.js';
 import { RpcError } from '../errors.js';
 import { validated } from './validation.js';
 import type { Device } from '../registry/device-registry.js';
@@ -36,13 +37,13 @@ export function parseRpcBody(input: unknown): RpcBody {
 /**
  * One server-side RPC as an application asks for it (REST body or WebSocket
  * frame), to a device the caller may reach: validated, then stored
- * (persistent) or called. `signal` withdraws a plain call (the caller left).
+ * (persistent) or called. `withdrawal` withdraws a plain call (the caller left).
  */
-export function runRpc(engine: RpcEngine, device: Device, oneway: boolean, input: unknown, signal?: AbortSignal): Promise<RpcOutcome> {
-  return runParsedRpc(engine, device, oneway, parseRpcBody(input), signal);
+export function runRpc(engine: RpcEngine, device: Device, oneway: boolean, input: unknown, withdrawal?: Withdrawal): Promise<RpcOutcome> {
+  return runParsedRpc(engine, device, oneway, parseRpcBody(input), withdrawal);
 }
 
-export async function runParsedRpc(engine: RpcEngine, device: Device, oneway: boolean, body: RpcBody, signal?: AbortSignal): Promise<RpcOutcome> {
+export async function runParsedRpc(engine: RpcEngine, device: Device, oneway: boolean, body: RpcBody, withdrawal?: Withdrawal): Promise<RpcOutcome> {
   const deviceId = device.id;
   const timeout = Math.max(MIN_TIMEOUT_MS, body.timeout ?? engine.defaultTimeoutMs);
   if (body.persistent === true) {
@@ -67,7 +68,7 @@ export async function runParsedRpc(engine: RpcEngine, device: Device, oneway: bo
     timeout,
     expirationTime: body.expirationTime,
     requestUUID: body.requestUUID,
-    signal,
+    withdrawal,
   });
   return { persistent: false, result };
 }

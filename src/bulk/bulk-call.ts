@@ -30,8 +30,10 @@ export class BulkCall implements AsyncIterable<BulkResult>, PromiseLike<BulkAnsw
   }
 
   async #all(): Promise<BulkAnswer> {
+    if (this.#taken) throw new Error('a bulk call is read once: by await or by for await');
+    this.#taken = true;
     const results: BulkResult[] = [];
-    for await (const result of this) results.push(result);
+    for await (const result of this.results) results.push(this.#tally.add(result));
     return { results, summary: this.summary };
   }
 }

@@ -1,4 +1,4 @@
-import { setMaxListeners } from 'node:events';
+import { Withdrawal } from '../actors/withdrawal.js';
 import { RpcError } from '../errors.js';
 
 /** One device's part of a bulk call: what it answered, or why not. `status` is the HTTP status a single call would have had. */
@@ -34,19 +34,15 @@ function failure(deviceId: string, error: unknown): BulkResult {
 
 /**
  * Calls every target, at most `concurrency` at once, and yields each device's result as it arrives (refused targets
- * first, as they need no call). Stopping the iteration early, or `signal` (the caller left), withdraws the calls
+ * first, as they need no call). `withdrawal` (the caller left), or stopping the iteration early, withdraws the calls
  * still running and starts no more: each is then a result IOT_ERR_CALL_DELETED.
  */
 export async function* runBulk(
   targets: readonly BulkTarget[],
-  call: (deviceId: string, signal: AbortSignal) => Promise<BulkOutcome>,
+  call: (deviceId: string, withdrawal: Withdrawal) => Promise<BulkOutcome>,
   concurrency: number,
-  signal?: AbortSignal,
+  withdrawal: Withdrawal = new Withdrawal(),
 ): AsyncGenerator<BulkResult> {
-  const withdraw = new AbortController();
-  // Every call in flight listens on it: up to `concurrency` listeners, not a leak.
-  setMaxListeners(concurrency + 1, withdraw.signal);
-  signal?.addEventListener('abort', () => withdraw.abort(), { once: true });
   const finished: BulkResult[] = [];
   let read = 0;
   let next = 0;
@@ -59,13 +55,12 @@ export async function* runBulk(
   const startMore = () => {
     while (running < concurrency && next < targets.length) {
       const { deviceId, refused } = targets[next++]!;
-      const withdrawn = withdraw.signal.aborted ? new RpcError('IOT_ERR_CALL_DELETED', 'the bulk call was withdrawn before this device was called') : undefined;
-      if (refused !== undefined || withdrawn !== undefined) {
-        settle(failure(deviceId, refused ?? withdrawn));
+      if (refused !== undefined || withdrawal.withdrawn) {
+        settle(failure(deviceId, refused ?? new RpcError('IOT_ERR_CALL_DELETED', 'the bulk call was withdrawn before this device was called')));
         continue;
       }
       running++;
-      call(deviceId, withdraw.signal)
+      call(deviceId, withdrawal)
         .then(
           (outcome): BulkResult => ({ deviceId, status: 200, ...outcome }),
           (error: unknown) => failure(deviceId, error),
@@ -89,7 +84,7 @@ export async function* runBulk(
       }
     }
   } finally {
-    withdraw.abort();
+    withdrawal.withdraw();
   }
 }
 

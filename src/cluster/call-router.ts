@@ -116,7 +116,7 @@ export class CallRouter {
 
   call(deviceId: string, request: CallRequest): Promise<unknown> {
     if (this.#closed) return Promise.reject(new RpcError('IOT_ERR_SHUTTING_DOWN'));
-    if (request.signal?.aborted === true) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
+    if (request.signal?.aborted === true || request.withdrawal?.withdrawn === true) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
     return new Promise((resolve, reject) => {
       const call = new RoutedCall(this, `${++this.#sequence}`, deviceId, request, resolve, reject);
       const signal = request.signal;
@@ -124,6 +124,8 @@ export class CallRouter {
         const withdraw = () => this.#withdraw(call);
         signal.addEventListener('abort', withdraw, { once: true });
         call.detachAbort = () => signal.removeEventListener('abort', withdraw);
+      } else if (request.withdrawal !== undefined) {
+        call.detachAbort = request.withdrawal.onWithdraw(() => this.#withdraw(call));
       }
       void this.#route(call);
     });
@@ -200,7 +202,7 @@ export class CallRouter {
       if (here.size === 0 && this.#here.get(call.deviceId) === here) this.#here.delete(call.deviceId);
       call.controller = undefined;
     };
-    actors.call(call.deviceId, { ...call.request, signal: controller.signal }).then(
+    actors.call(call.deviceId, { ...call.request, signal: controller.signal, withdrawal: undefined }).then(
       (value) => {
         leave();
         this.#settle(call);

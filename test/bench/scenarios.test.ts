@@ -72,6 +72,17 @@ describe.concurrent('bench scenarios at a tiny size', () => {
     expect(result.figures.ownerCpuMicrosPerCall).toBeGreaterThan(0);
   });
 
+  it('bulk: one bulk call to each size, beside rpc-mqtt on the same devices', { timeout: 120_000 }, async () => {
+    const result = await bench('bulk', ['--sizes', '2,3']);
+    expectCalls(result.figures.single);
+    const steps = result.figures.steps as Array<{ devices: number; ok: number; failed: number; msToLastResult: number; cpuMicrosPerDevice: number }>;
+    expect(steps.map((step) => [step.devices, step.ok, step.failed])).toEqual([
+      [2, 2, 0],
+      [3, 3, 0],
+    ]);
+    for (const step of steps) expect(step.msToLastResult).toBeGreaterThan(0);
+  });
+
   it('rpc-rest', { timeout: 120_000 }, async () => {
     const result = await bench('rpc-rest');
     expectCalls(result.figures.rest);

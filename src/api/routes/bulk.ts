@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Withdrawal } from '../../actors/withdrawal.js';
 import { BulkTally, runBulk, type BulkResult, type BulkTarget } from '../../bulk/bulk-run.js';
 import type { RpcEngine } from '../../engine.js';
 import { RpcError } from '../../errors.js';
@@ -57,22 +58,22 @@ async function targetsOf(engine: RpcEngine, principal: Principal, body: z.infer<
  * A bulk call for the REST and WebSocket APIs: the caller's targets, then each device called as `POST /api/rpc/…`
  * would call it (one-way, two-way or persistent), at most `rpc.bulkConcurrency` at once.
  */
-export async function startBulk(engine: RpcEngine, principal: Principal, input: unknown, signal?: AbortSignal): Promise<AsyncGenerator<BulkResult>> {
+export async function startBulk(engine: RpcEngine, principal: Principal, input: unknown, withdrawal: Withdrawal): Promise<AsyncGenerator<BulkResult>> {
   const selection = validated(bulkTargetSchema, input);
   const request = parseRpcBody(input);
   const targets = await targetsOf(engine, principal, selection);
   const oneway = selection.oneway === true;
   return runBulk(
     targets,
-    async (deviceId, withdraw) => {
+    async (deviceId) => {
       const device = await engine.findDevice(deviceId);
       if (device === undefined) throw new RpcError('IOT_ERR_DEVICE_NOT_FOUND', deviceId);
-      const outcome = await runParsedRpc(engine, device, oneway, request, withdraw);
+      const outcome = await runParsedRpc(engine, device, oneway, request, withdrawal);
       if (outcome.persistent) return { rpcId: outcome.rpcId };
       return oneway ? {} : { response: outcome.result };
     },
     engine.config.rpc.bulkConcurrency,
-    signal,
+    withdrawal,
   );
 }
 
@@ -87,13 +88,13 @@ export function bulkRoute(engine: RpcEngine): RouteHandler {
     const principal = await authenticate(req, engine.tokens);
     // Up to limits.maxBulkDevices ids: a larger body than one call's.
     const body = await readJsonBody(req, { maxHttpBodyBytes: engine.config.limits.maxBulkBodyBytes, maxJsonDepth: engine.maxJsonDepth, httpBodyTimeoutMs: engine.httpBodyTimeoutMs });
-    const hangUp = new AbortController();
+    const hangUp = new Withdrawal();
     res.once('close', () => {
-      if (!res.writableFinished) hangUp.abort();
+      if (!res.writableFinished) hangUp.withdraw();
     });
     const tally = new BulkTally();
     const results: BulkResult[] = [];
-    for await (const result of await startBulk(engine, principal, body, hangUp.signal)) results.push(tally.add(result));
+    for await (const result of await startBulk(engine, principal, body, hangUp)) results.push(tally.add(result));
     sendJson(res, 200, { results, summary: tally.summary });
   };
 }

@@ -1,4 +1,5 @@
 import type { RpcEngine } from '../../engine.js';
+import { Withdrawal } from '../../actors/withdrawal.js';
 import { RpcError } from '../../errors.js';
 import { authenticate, requireDeviceAccess } from '../access.js';
 import type { RouteHandler } from '../http-api.js';
@@ -17,11 +18,11 @@ export function rpcRoute(engine: RpcEngine): RouteHandler {
     const device = requireDeviceAccess(principal, await engine.findDevice(deviceId), deviceId);
     const body = await readJsonBody(req, engine);
     // A caller that hangs up no longer holds one of the device's pending-call slots.
-    const hangUp = new AbortController();
+    const hangUp = new Withdrawal();
     res.once('close', () => {
-      if (!res.writableFinished) hangUp.abort();
+      if (!res.writableFinished) hangUp.withdraw();
     });
-    const outcome = await runRpc(engine, device, kind === 'oneway', body, hangUp.signal);
+    const outcome = await runRpc(engine, device, kind === 'oneway', body, hangUp);
     if (outcome.persistent) sendJson(res, 200, { rpcId: outcome.rpcId });
     else if (kind === 'oneway') sendEmpty(res, 200);
     else sendJson(res, 200, outcome.result);

@@ -6,6 +6,7 @@ import { requireDeviceAccess } from '../access.js';
 import type { Principal } from '../auth/token-service.js';
 import { parseJson } from '../http-io.js';
 import { runRpc } from '../rpc-request.js';
+import { Withdrawal } from '../../actors/withdrawal.js';
 import { BulkTally } from '../../bulk/bulk-run.js';
 import { startBulk } from '../routes/bulk.js';
 
@@ -39,7 +40,7 @@ export class AppSocket {
   #expiry: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   readonly #subscriptions = new Map<CmdId, { deviceId: string; unwatch: () => void }>();
-  readonly #calls = new Map<CmdId, AbortController>();
+  readonly #calls = new Map<CmdId, Withdrawal>();
   #bulks = 0;
 
   constructor(ws: WebSocket, engine: RpcEngine, principal: Principal | undefined) {
@@ -121,11 +122,11 @@ export class AppSocket {
     const { deviceId, oneway, cmdId: _cmdId, type: _type, ...body } = frame;
     if (typeof deviceId !== 'string' || deviceId.length === 0) throw new RpcError('IOT_ERR_BAD_REQUEST', 'deviceId: a string is required');
     if (oneway !== undefined && typeof oneway !== 'boolean') throw new RpcError('IOT_ERR_BAD_REQUEST', 'oneway: a boolean is expected');
-    const controller = new AbortController();
-    this.#calls.set(id, controller);
+    const withdrawal = new Withdrawal();
+    this.#calls.set(id, withdrawal);
     try {
       const device = requireDeviceAccess(principal, await this.#engine.findDevice(deviceId), deviceId);
-      const outcome = await runRpc(this.#engine, device, oneway === true, body, controller.signal);
+      const outcome = await runRpc(this.#engine, device, oneway === true, body, withdrawal);
       this.#send({ cmdId: id, result: outcome.persistent ? { rpcId: outcome.rpcId } : oneway === true ? null : outcome.result });
     } finally {
       this.#calls.delete(id);
@@ -142,12 +143,12 @@ export class AppSocket {
     if (this.#bulks >= MAX_BULKS_IN_FLIGHT) throw new RpcError('IOT_ERR_QUEUE_FULL', `this socket (${MAX_BULKS_IN_FLIGHT} bulk calls under way)`);
     this.#engine.admit();
     const { cmdId: _cmdId, type: _type, ...body } = frame;
-    const controller = new AbortController();
-    this.#calls.set(id, controller);
+    const withdrawal = new Withdrawal();
+    this.#calls.set(id, withdrawal);
     this.#bulks++;
     try {
       const tally = new BulkTally();
-      for await (const result of await startBulk(this.#engine, principal, body, controller.signal)) this.#send({ cmdId: id, event: 'bulkResult', ...tally.add(result) });
+      for await (const result of await startBulk(this.#engine, principal, body, withdrawal)) this.#send({ cmdId: id, event: 'bulkResult', ...tally.add(result) });
       this.#send({ cmdId: id, result: { summary: tally.summary } });
     } finally {
       this.#bulks--;
@@ -218,7 +219,7 @@ export class AppSocket {
     clearTimeout(this.#expiry);
     for (const { unwatch } of this.#subscriptions.values()) unwatch();
     this.#subscriptions.clear();
-    for (const controller of this.#calls.values()) controller.abort();
+    for (const withdrawal of this.#calls.values()) withdrawal.withdraw();
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runBulk } from '../../../src/bulk/bulk-run.js';
+import { Withdrawal } from '../../../src/actors/withdrawal.js';
 import { RpcError } from '../../../src/errors.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -47,19 +48,19 @@ describe('runBulk', () => {
   });
 
   it('the caller leaving withdraws the calls in flight and starts no more', async () => {
-    const leave = new AbortController();
+    const leave = new Withdrawal();
     const started: string[] = [];
     const results = [];
     const targets = Array.from({ length: 10 }, (_, i) => ({ deviceId: `d${i}` }));
-    setTimeout(() => leave.abort(), 20);
+    setTimeout(() => leave.withdraw(), 20);
     for await (const result of runBulk(
       targets,
-      (deviceId, signal) => {
+      (deviceId, withdrawal) => {
         started.push(deviceId);
-        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new RpcError('IOT_ERR_CALL_DELETED', deviceId))));
+        return new Promise((_, reject) => withdrawal.onWithdraw(() => reject(new RpcError('IOT_ERR_CALL_DELETED', deviceId))));
       },
       3,
-      leave.signal,
+      leave,
     )) {
       results.push(result);
     }
@@ -68,28 +69,23 @@ describe('runBulk', () => {
     expect(results.every((r) => r.error?.code === 'IOT_ERR_CALL_DELETED')).toBe(true);
   });
 
-  it('many calls in flight listening on one withdrawal signal raise no MaxListenersExceededWarning', async () => {
-    const warnings: string[] = [];
-    const onWarning = (warning: Error) => warnings.push(warning.name);
-    process.on('warning', onWarning);
-    try {
-      const targets = Array.from({ length: 100 }, (_, i) => ({ deviceId: `d${i}` }));
-      for await (const _ of runBulk(
-        targets,
-        async (_deviceId, signal) => {
-          // As a call does: it listens while it runs.
-          const onAbort = () => {};
-          signal.addEventListener('abort', onAbort);
-          await sleep(5);
-          signal.removeEventListener('abort', onAbort);
-          return {};
-        },
-        50,
-      ));
-      await sleep(10);
-    } finally {
-      process.off('warning', onWarning);
+  it('stopping the iteration early withdraws what still runs', async () => {
+    const withdrawn: string[] = [];
+    const targets = Array.from({ length: 5 }, (_, i) => ({ deviceId: `d${i}` }));
+    for await (const result of runBulk(
+      targets,
+      (deviceId, withdrawal) =>
+        deviceId === 'd0'
+          ? Promise.resolve({ response: 'fast' })
+          : new Promise((_, reject) => withdrawal.onWithdraw(() => {
+              withdrawn.push(deviceId);
+              reject(new RpcError('IOT_ERR_CALL_DELETED', deviceId));
+            })),
+      5,
+    )) {
+      expect(result.deviceId).toBe('d0');
+      break;
     }
-    expect(warnings).toEqual([]);
+    expect(withdrawn.sort()).toEqual(['d1', 'd2', 'd3', 'd4']);
   });
 });
