@@ -8,6 +8,7 @@ import { sendError } from './http-io.js';
 import { openApiDocument } from './openapi/openapi-document.js';
 import { routeTable } from './route-table.js';
 import { openApiRoute, swaggerUiRoute } from './routes/api-document.js';
+import { consoleRoute } from './routes/console.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -59,6 +60,8 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
   const routes = routeTable(engine);
   routes.push(
     { method: 'GET', path: '/api/openapi.json', handler: openApiRoute(() => openApiDocument(routes, packageVersion())), doc: { summary: 'This document (OpenAPI 3.1)', tag: 'documentation', auth: 'none', responses: { 200: { description: 'the document', schema: z.looseObject({ openapi: z.literal('3.1.0') }) } }, errors: [] } },
+    { method: 'GET', path: '/', handler: consoleRoute(), doc: { summary: 'The web console', tag: 'console', auth: 'none', responses: { 200: { description: 'the page', schema: z.string(), contentType: 'text/html' } }, errors: [503] } },
+    { method: 'GET', path: '/console/*', handler: consoleRoute(), doc: { summary: "The console's and the embeddable widgets' modules (app.js, widgets.js)", tag: 'console', auth: 'none', responses: { 200: { description: 'the file', schema: z.string(), contentType: '*/*' } }, errors: [404, 503] } },
     { method: 'GET', path: '/swagger-ui', handler: swaggerUiRoute(), doc: { summary: 'Swagger UI on this document', tag: 'documentation', auth: 'none', responses: { 200: { description: 'the page', schema: z.string(), contentType: 'text/html' } }, errors: [] } },
     { method: 'GET', path: '/swagger-ui/*', handler: swaggerUiRoute(), doc: { summary: "Swagger UI's files (from the swagger-ui-dist package)", tag: 'documentation', auth: 'none', responses: { 200: { description: 'the file', schema: z.string(), contentType: '*/*' } }, errors: [404] } },
   );

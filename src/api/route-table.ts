@@ -7,7 +7,7 @@ import * as answers from './openapi/response-schemas.js';
 import { rpcBodySchema } from './rpc-request.js';
 import { loginRoute, loginSchema, refreshRoute, refreshSchema } from './routes/auth.js';
 import { bulkRoute, bulkTargetSchema } from './routes/bulk.js';
-import { createDeviceRoute, deleteDeviceRoute, getDeviceRoute, listCustomerDevicesRoute, listTenantDevicesRoute, newDeviceSchema } from './routes/devices.js';
+import { createDeviceRoute, deleteDeviceRoute, devicePageQuery, getDeviceRoute, listCustomerDevicesRoute, listTenantDevicesRoute, newDeviceSchema } from './routes/devices.js';
 import { livezRoute, readyzRoute } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
 import { deletePersistentRoute, getPersistentRoute, listPersistentRoute, persistentQuerySchema } from './routes/persistent.js';
@@ -29,7 +29,7 @@ const ok = (description: string, schema?: z.ZodType, contentType?: string) => ({
 const keysQuery = z.object({ keys: z.string().optional().describe('comma-separated keys; absent: every key') });
 const pollQuery = z.object({ timeout: z.coerce.number().int().min(1).max(300_000).optional().describe('ms to wait, default 60000') });
 const attributeKeysQuery = z.object({ clientKeys: z.string().optional(), sharedKeys: z.string().optional() });
-const deviceNameQuery = pageQuery.extend({ deviceName: z.string().optional().describe("ThingsBoard's lookup by name: the one device instead of a page") });
+const deviceNameQuery = devicePageQuery.extend({ deviceName: z.string().optional().describe("ThingsBoard's lookup by name: the one device instead of a page") });
 const clientCallBody = z.object({ method: z.string(), params: z.unknown().optional() });
 const bulkBody = rpcBodySchema.extend(bulkTargetSchema.shape);
 const AUTH_ERRORS = [401, 403];
@@ -88,7 +88,7 @@ export function routeTable(engine: RpcEngine): Route[] {
       handler: listTenantDevicesRoute(engine),
       doc: { summary: "The tenant's devices, paged; or one by deviceName", tag: 'devices', auth: 'jwt', query: deviceNameQuery, responses: ok('a page of devices, or the device named', z.union([answers.devicePage, answers.device])), errors: [400, ...AUTH_ERRORS, 404] },
     },
-    { method: 'GET', path: '/api/customer/:customerId/devices', handler: listCustomerDevicesRoute(engine), doc: { summary: "A customer's devices, paged", tag: 'devices', auth: 'jwt', query: pageQuery, responses: ok('a page of devices', answers.devicePage), errors: [400, ...AUTH_ERRORS] } },
+    { method: 'GET', path: '/api/customer/:customerId/devices', handler: listCustomerDevicesRoute(engine), doc: { summary: "A customer's devices, paged", tag: 'devices', auth: 'jwt', query: devicePageQuery, responses: ok('a page of devices', answers.devicePage), errors: [400, ...AUTH_ERRORS] } },
     { method: 'GET', path: '/api/plugins/telemetry/:entityType/:deviceId/values/timeseries', handler: latestTelemetryRoute(engine), doc: { summary: 'Latest telemetry (entityType DEVICE)', tag: 'device data', auth: 'jwt', query: keysQuery, responses: ok('the latest value of each key', answers.latestTelemetry), errors: [...AUTH_ERRORS, 404, 503] } },
     ...['/api/plugins/telemetry/:entityType/:deviceId/values/attributes', '/api/plugins/telemetry/:entityType/:deviceId/values/attributes/:scope'].map(
       (path): Route => ({ method: 'GET', path, handler: attributesRoute(engine), doc: { summary: 'Latest attributes (scope CLIENT_SCOPE or SHARED_SCOPE; both when absent)', tag: 'device data', auth: 'jwt', query: keysQuery, responses: ok('attributes', answers.attributeRows), errors: [400, ...AUTH_ERRORS, 404, 503] } }),

@@ -119,8 +119,10 @@ export class DeviceRegistry {
     return [...this.#byId.values()].filter((d) => d.tenantId === tenantId && (customerId === undefined || d.customerId === customerId)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  list(tenantId: string, pageSize: number, page: number, customerId?: string): Page<Device> {
-    const all = this.ofTenant(tenantId, customerId);
+  /** A page of a tenant's (customer's) devices by name; `textSearch`: only names containing it, any case (ThingsBoard's). */
+  list(tenantId: string, pageSize: number, page: number, customerId?: string, textSearch?: string): Page<Device> {
+    const needle = textSearch?.toLowerCase();
+    const all = needle === undefined || needle === '' ? this.ofTenant(tenantId, customerId) : this.ofTenant(tenantId, customerId).filter((d) => d.name.toLowerCase().includes(needle));
     const totalPages = Math.ceil(all.length / pageSize);
     return {
       data: all.slice(page * pageSize, (page + 1) * pageSize),

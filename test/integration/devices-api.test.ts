@@ -75,6 +75,10 @@ describe('device management', () => {
     expect(device.deviceProfileId).toEqual({ entityType: 'DEVICE_PROFILE', id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
     expect(device.additionalInfo).toEqual({ gateway: false });
     expect(device.state).toEqual(expect.any(String)); // iot-rpc's own, beside ThingsBoard's fields
+    // textSearch, as ThingsBoard has it: names containing the text, any case.
+    const searched = (await (await get('/api/tenant/devices?pageSize=100&page=0&textSearch=PLAIN', admin)).json()) as { data: Array<{ name: string }>; totalElements: number };
+    expect(searched.data.map((d) => d.name)).toEqual(['Device Plain']);
+    expect(searched.totalElements).toBe(1);
     const profiles = new Set(((await (await get('/api/tenant/devices?pageSize=100&page=0', admin)).json()) as { data: Array<{ deviceProfileId: { id: string } }> }).data.map((d) => d.deviceProfileId.id));
     expect(profiles.size).toBe(1);
     const made = await t.post('/api/device', { name: 'TB Style', type: 'default', customerId: { entityType: 'CUSTOMER', id: 'customer-b' }, deviceProfileId: { entityType: 'DEVICE_PROFILE', id: [...profiles][0] } }, admin);

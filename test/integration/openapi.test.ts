@@ -121,6 +121,9 @@ describe('GET /api/openapi.json', () => {
     await conforms('POST', '/api/v1/{token}/rpc/{id}', await api('POST', `/api/v1/TOKEN_PLAIN/rpc/${id}`, { done: true }, undefined));
     await expect(call).resolves.toEqual({ done: true });
     await conforms('POST', '/api/v1/{token}/rpc/{id}', await api('POST', `/api/v1/TOKEN_PLAIN/rpc/${id}`, { again: true }, undefined));
+    await conforms('GET', '/', await fetch(`${t.httpUrl}/`));
+    await conforms('GET', '/console/{file}', await fetch(`${t.httpUrl}/console/app.js`));
+    await conforms('GET', '/console/{file}', await fetch(`${t.httpUrl}/console/nothing.js`));
     await conforms('GET', '/swagger-ui', await fetch(`${t.httpUrl}/swagger-ui/`));
     await conforms('GET', '/swagger-ui/{file}', await fetch(`${t.httpUrl}/swagger-ui/swagger-ui.css`));
     await conforms('GET', '/swagger-ui/{file}', await fetch(`${t.httpUrl}/swagger-ui/nothing.js`));

@@ -56,6 +56,9 @@ function view(engine: RpcEngine, device: Device, principal: Principal) {
   };
 }
 
+/** A page of devices, as ThingsBoard pages them; `textSearch`: names containing it, any case. */
+export const devicePageQuery = pageQuery.extend({ textSearch: z.string().max(255).optional().describe('only names that contain it, any case') });
+
 /** `POST /api/device` (TENANT_ADMIN): the access token from the body, `?accessToken=`, or generated. */
 export const createDeviceRoute = (engine: RpcEngine): RouteHandler =>
   async (req, res, _params, searchParams) => {
@@ -96,8 +99,8 @@ export const listTenantDevicesRoute = (engine: RpcEngine): RouteHandler =>
       if (device === undefined) throw new RpcError('IOT_ERR_DEVICE_NOT_FOUND', `no device named "${deviceName.slice(0, 255)}"`);
       return sendJson(res, 200, view(engine, device, principal));
     }
-    const { pageSize, page: pageNumber } = validated(pageQuery, searchParams);
-    const page = engine.devices.list(tenantId, pageSize, pageNumber);
+    const { pageSize, page: pageNumber, textSearch } = validated(devicePageQuery, searchParams);
+    const page = engine.devices.list(tenantId, pageSize, pageNumber, undefined, textSearch);
     sendJson(res, 200, { ...page, data: page.data.map((d) => view(engine, d, principal)) });
   };
 
@@ -114,8 +117,8 @@ export const listCustomerDevicesRoute = (engine: RpcEngine): RouteHandler =>
       customer !== undefined &&
       ((principal.role === 'CUSTOMER_USER' && principal.customerId === customerId) || (principal.role === 'TENANT_ADMIN' && principal.tenantId === customer.tenantId));
     if (!allowed) throw new RpcError('IOT_ERR_FORBIDDEN', `customer ${customerId.slice(0, 255)}`);
-    const { pageSize, page: pageNumber } = validated(pageQuery, searchParams);
-    const page = engine.devices.list(customer.tenantId, pageSize, pageNumber, customerId);
+    const { pageSize, page: pageNumber, textSearch } = validated(devicePageQuery, searchParams);
+    const page = engine.devices.list(customer.tenantId, pageSize, pageNumber, customerId, textSearch);
     sendJson(res, 200, { ...page, data: page.data.map((d) => view(engine, d, principal)) });
   };
 

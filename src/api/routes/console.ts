@@ -1,0 +1,35 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { RpcError } from '../../errors.js';
+import type { RouteHandler } from '../http-api.js';
+
+/** dist/console, built by `npm run build` (scripts/build-console.mjs), from the built server or from its sources. */
+function consoleDir(): string | undefined {
+  for (const candidate of ['../../console/', '../../../dist/console/']) {
+    const dir = fileURLToPath(new URL(candidate, import.meta.url));
+    if (existsSync(`${dir}app.js`)) return dir;
+  }
+  return undefined;
+}
+
+const FILES: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'widgets.js': 'text/javascript; charset=utf-8',
+};
+
+/** `GET /` and `GET /console/{file}`: the web console and the widgets' module, from what the build made. */
+export const consoleRoute = (): RouteHandler => {
+  const dir = consoleDir();
+  const cache = new Map<string, Buffer>();
+  return async (_req, res, params) => {
+    const file = params['*'] ?? 'index.html';
+    const type = FILES[file];
+    if (type === undefined) throw new RpcError('IOT_ERR_NOT_FOUND', `/console/${file.slice(0, 100)}`);
+    if (dir === undefined) throw new RpcError('IOT_ERR_UNAVAILABLE', 'the web console is not built: run npm run build');
+    let body = cache.get(file);
+    if (body === undefined) cache.set(file, (body = readFileSync(`${dir}${file}`)));
+    res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': file === 'index.html' ? 'no-cache' : 'public, max-age=300' });
+    res.end(body);
+  };
+};

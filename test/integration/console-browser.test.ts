@@ -1,0 +1,126 @@
+/**
+ * The web console in a real Chromium (playwright-core, Debian's chromium) against a real server and a simulated
+ * gpio device (the simulator, over MQTT): log in, live device list, toggle a pin and see the device's own state
+ * change, the terminal's reply and its offline message, a customer user's limits. Screenshots of each view at
+ * 1280×800 and 390×844 go to test-artifacts/; page weight and timings are printed.
+ */
+import { mkdirSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeviceSimulator } from '../../src/simulator/index.js';
+import { USERS, startTestServer, testConfig, type TestServer } from '../support/server.js';
+
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
+const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } } as const;
+let t: TestServer;
+let browser: Browser;
+let simulator: DeviceSimulator;
+beforeAll(async () => {
+  t = await startTestServer({ devices: [...(testConfig().devices ?? []), { id: 'panel', name: 'GPIO Panel', type: 'gpio', tenantId: 'tenant-a', customerId: 'customer-a', accessToken: 'sim-ui-0' }] } as never);
+  simulator = new DeviceSimulator({ server: `127.0.0.1:${t.mqttPort}`, transport: 'mqtt', devices: 1, tokenPrefix: 'sim-ui-', profile: 'gpio' });
+  await simulator.start();
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+afterAll(async () => {
+  await browser?.close();
+  await simulator?.stop();
+  await t.close();
+});
+
+async function logIn(page: Page, user: { email: string; password: string }): Promise<void> {
+  await page.goto(`${t.httpUrl}/`);
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('iot-rpc-devices tr[data-device]').first().waitFor();
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: `${ARTIFACTS}console-${name}.png`, fullPage: true });
+
+describe('web console', () => {
+  it('logs in, lists devices with their live state, toggles a pin on the device and shows the terminal\'s replies', async () => {
+    const context = await browser.newContext({ viewport: SIZES.desktop });
+    const page = await context.newPage();
+    let transferred = 0;
+    page.on('response', async (response) => {
+      const length = Number((await response.allHeaders())['content-length'] ?? 0);
+      if (response.url().startsWith(t.httpUrl)) transferred += length;
+    });
+    const started = performance.now();
+    await page.goto(`${t.httpUrl}/`);
+    await page.getByLabel('Email').waitFor();
+    const interactiveMs = performance.now() - started;
+    await shot(page, 'login-desktop');
+    await page.getByLabel('Email').fill(USERS.tenant.email);
+    await page.getByLabel('Password').fill('wrong-password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Authentication failed|Invalid/i);
+    await page.getByLabel('Password').fill(USERS.tenant.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    const panelRow = page.locator('tr[data-device="panel"]');
+    await expect.poll(() => panelRow.locator('.badge').getAttribute('data-state')).toBe('subscribed');
+    await expect.poll(() => page.locator('tr[data-device="dev-plain"] .badge').getAttribute('data-state')).toBe('offline');
+    await shot(page, 'devices-desktop');
+    // Search narrows the list (ThingsBoard's textSearch).
+    await page.getByLabel('Search devices by name').fill('gpio');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => page.locator('tr[data-device]').count()).toBe(1);
+
+    await panelRow.getByRole('link').click();
+    const pin3 = page.locator('iot-rpc-gpio button[data-pin="3"]');
+    await expect.poll(() => pin3.getAttribute('aria-pressed')).toBe('false');
+    const clicked = performance.now();
+    await pin3.click();
+    await expect.poll(() => pin3.getAttribute('aria-pressed'), { interval: 5 }).toBe('true');
+    const toggleMs = performance.now() - clicked;
+    // The device's own state, asked of the device itself.
+    await expect(t.server.call('panel', { method: 'getGpioStatus' })).resolves.toMatchObject({ '3': true });
+    // The call's timeline, from the WebSocket call events.
+    await expect.poll(() => page.locator('li[data-call] .step').allTextContents()).toEqual(expect.arrayContaining(['queued', 'sent', 'replied']));
+
+    const terminal = page.getByLabel('method and JSON params');
+    await terminal.fill('setValue 42');
+    await terminal.press('Enter');
+    await expect.poll(() => page.locator('iot-rpc-terminal .reply').last().textContent()).toMatch(/^← 42 {2}\(\d+ ms\)$/);
+    await terminal.press('ArrowUp');
+    expect(await terminal.inputValue()).toBe('setValue 42');
+    await shot(page, 'device-desktop');
+    await page.setViewportSize(SIZES.phone);
+    await shot(page, 'device-phone');
+    console.log(`console: ${transferred} bytes transferred up to the device page (gzip not applied), login form interactive in ${interactiveMs.toFixed(0)} ms, GPIO toggle click → device → screen ${toggleMs.toFixed(0)} ms`);
+    await context.close();
+  }, 30_000);
+
+  it('the terminal says which failure it was: a call to an offline device', async () => {
+    const context = await browser.newContext({ viewport: SIZES.phone });
+    const page = await context.newPage();
+    await logIn(page, USERS.tenant);
+    await shot(page, 'devices-phone');
+    await page.goto(`${t.httpUrl}/#/device/dev-plain`);
+    const terminal = page.getByLabel('method and JSON params');
+    await terminal.fill('getValue');
+    await terminal.press('Enter');
+    await expect.poll(() => page.locator('iot-rpc-terminal .error').last().textContent(), { timeout: 10_000 }).toMatch(/^✗ Offline: The device has no session: the call was never sent \(waited 10 s\)\. \[IOT_ERR_DEVICE_OFFLINE\]/);
+    await context.close();
+  }, 30_000);
+
+  it('a customer user sees only its customer\'s devices and cannot open a tenant device; a system administrator has no RPC controls', async () => {
+    const context = await browser.newContext({ viewport: SIZES.desktop });
+    const page = await context.newPage();
+    await logIn(page, USERS.customer);
+    const listed = await page.locator('tr[data-device]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-device')));
+    expect(listed.sort()).toEqual(['dev-a', 'panel']);
+    await page.goto(`${t.httpUrl}/#/device/dev-plain`);
+    await expect.poll(() => page.locator('iot-rpc-device .error').textContent()).toMatch(/another customer|Forbidden/i);
+    expect(await page.locator('iot-rpc-terminal').count()).toBe(0);
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('Email').fill(USERS.sysadmin.email);
+    await page.getByLabel('Password').fill(USERS.sysadmin.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect.poll(() => page.locator('iot-rpc-console main').textContent()).toContain('no devices');
+    expect(await page.locator('iot-rpc-gpio, iot-rpc-terminal').count()).toBe(0);
+    await shot(page, 'sysadmin-desktop');
+    await context.close();
+  }, 30_000);
+});
