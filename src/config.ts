@@ -135,6 +135,13 @@ const metricsSchema = z
   })
   .strict();
 
+const corsSchema = z
+  .object({
+    /** Origins whose pages may call the REST API from a browser (embedded widgets); `*` for any. */
+    origins: z.array(z.union([z.literal('*'), z.url()])).default([]),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     jwt: jwtSchema,
@@ -147,6 +154,7 @@ export const configSchema = z
     coap: coapSchema.default(coapSchema.parse({})),
     cluster: clusterSchema.default(clusterSchema.parse({})),
     metrics: metricsSchema.default(metricsSchema.parse({})),
+    cors: corsSchema.default(corsSchema.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -19,6 +19,30 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
+/**
+ * CORS for the listed origins (`cors.origins`), so that widgets in an application's own pages can call the API:
+ * the answer names the origin; a preflight (OPTIONS) is answered here and ends the request (true).
+ */
+function allowedOrigins(origins: readonly string[]): ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined {
+  if (origins.length === 0) return undefined;
+  const any = origins.includes('*');
+  const listed = new Set(origins.filter((origin) => origin !== '*').map((origin) => new URL(origin).origin));
+  return (req, res) => {
+    const origin = req.headers.origin;
+    if (origin === undefined || !(any || listed.has(origin))) return false;
+    res.setHeader('access-control-allow-origin', origin);
+    res.setHeader('vary', 'Origin');
+    if (req.method !== 'OPTIONS') return false;
+    res.writeHead(204, {
+      'access-control-allow-methods': 'GET, POST, DELETE',
+      'access-control-allow-headers': 'content-type, x-authorization, authorization',
+      'access-control-max-age': '600',
+    });
+    res.end();
+    return true;
+  };
+}
+
 /** Every route: path parameters and the query string, already split by the router. */
 export type RouteHandler = (
   req: IncomingMessage,
@@ -48,7 +72,11 @@ export function createHttpApi(engine: RpcEngine): HttpHandler {
     },
   });
   // Every route's error is answered here, as SPEC.md's error body (`legacy`: ThingsBoard's status codes).
-  const handler: HttpHandler = (req, res) => router.lookup(req, res);
+  const cors = allowedOrigins(engine.config.cors.origins);
+  const handler: HttpHandler = (req, res) => {
+    if (cors !== undefined && cors(req, res)) return;
+    router.lookup(req, res);
+  };
   const on = (method: 'GET' | 'POST' | 'DELETE', path: string, handler: RouteHandler, legacy = false) => {
     router.on(method, path, (req, res, params, _store, searchParams) => {
       handler(req, res, params, searchParams).catch((error: unknown) => {

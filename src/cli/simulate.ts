@@ -13,8 +13,9 @@ Options:
   --server HOST:PORT     the listener of that transport; default 127.0.0.1:1883 (mqtt), :8080 (mqtt-ws, http), :5683 (coap)
   --token-prefix P       device i uses access token P<i>; default sim-
   --first-index I        number of the first device; default 0
-  --profile echo|gpio    echo returns the params (default); gpio answers getGpioStatus,
-                         setGpioStatus {pin, enabled}, getValue, setValue
+  --profile echo|gpio    echo returns the params (default); gpio answers the RPC widgets'
+                         contracts: getGpioStatus, setGpioStatus {pin, enabled} (the full pin map),
+                         getValue, setValue (number or boolean), checkStatus, getState, setState
   --reply-delay-ms MS    wait before answering; default 0
   --qos 0|1              QoS of the RPC subscription; default 1
   --mqtt-version 4|5     MQTT 3.1.1 (4, default) or 5

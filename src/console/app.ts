@@ -1,4 +1,5 @@
 import { LitElement, css, html } from 'lit';
+import { keyed } from 'lit/directives/keyed.js';
 import { AppSocket } from './app-socket.js';
 import { Session } from './session.js';
 import { DeviceView } from './views/device-view.js';
@@ -64,7 +65,7 @@ export class ConsoleApp extends LitElement {
         ${principal.role === 'SYS_ADMIN'
           ? html`<p class="note">A system administrator manages tenants and has no devices: there is nothing to call from here.</p>`
           : device !== null
-            ? html`<iot-rpc-device .session=${this.session} .socket=${this.#appSocket} .deviceId=${decodeURIComponent(device[1]!)}></iot-rpc-device>`
+            ? keyed(device[1], html`<iot-rpc-device .session=${this.session} .socket=${this.#appSocket} .deviceId=${decodeURIComponent(device[1]!)}></iot-rpc-device>`)
             : html`<iot-rpc-devices .session=${this.session} .socket=${this.#appSocket}></iot-rpc-devices>`}
       </main>
     `;

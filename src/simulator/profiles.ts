@@ -12,12 +12,14 @@ function echo(): DeviceBehaviour {
 }
 
 /**
- * ThingsBoard's GPIO and knob demos: pins keyed by number with an enabled
- * flag, and one numeric value.
+ * The contracts of ThingsBoard's RPC widgets: pins keyed by number with an enabled flag (GPIO control), one value
+ * (switch: a boolean, knob: a number: `getValue` / `setValue`), a state (`getState` / `setState`), and `checkStatus`
+ * (the LED indicator: true while the value is truthy).
  */
 function gpio(): DeviceBehaviour {
   const pins: Record<string, boolean> = { '1': false, '2': false, '3': false, '4': false, '5': false, '6': false, '7': false };
-  let value = 0;
+  let value: number | boolean = 0;
+  let state: unknown = null;
   return (method, params) => {
     switch (method) {
       case 'getGpioStatus':
@@ -33,11 +35,18 @@ function gpio(): DeviceBehaviour {
       case 'getValue':
         return value;
       case 'setValue': {
-        const next = typeof params === 'number' ? params : (params as { value?: unknown } | null)?.value;
-        if (typeof next !== 'number') return { error: 'setValue needs a number' };
+        const next = typeof params === 'number' || typeof params === 'boolean' ? params : (params as { value?: unknown } | null)?.value;
+        if (typeof next !== 'number' && typeof next !== 'boolean') return { error: 'setValue needs a number or a boolean' };
         value = next;
         return value;
       }
+      case 'checkStatus':
+        return Boolean(value);
+      case 'getState':
+        return state;
+      case 'setState':
+        state = params ?? null;
+        return state;
       default:
         return { error: `Unknown method: ${method}` };
     }

@@ -5,6 +5,8 @@
  * 1280×800 and 390×844 go to test-artifacts/; page weight and timings are printed.
  */
 import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceSimulator } from '../../src/simulator/index.js';
@@ -15,8 +17,21 @@ const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, heig
 let t: TestServer;
 let browser: Browser;
 let simulator: DeviceSimulator;
+/** An application's own page, on another origin: the widgets' module and a device, nothing else. */
+let appPage: Server;
+let appOrigin: string;
 beforeAll(async () => {
-  t = await startTestServer({ devices: [...(testConfig().devices ?? []), { id: 'panel', name: 'GPIO Panel', type: 'gpio', tenantId: 'tenant-a', customerId: 'customer-a', accessToken: 'sim-ui-0' }] } as never);
+  appPage = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(embeddingPage));
+  await new Promise<void>((resolve) => appPage.listen(0, '127.0.0.1', resolve));
+  appOrigin = `http://127.0.0.1:${(appPage.address() as AddressInfo).port}`;
+  t = await startTestServer({
+    devices: [
+      ...(testConfig().devices ?? []),
+      { id: 'panel', name: 'GPIO Panel', type: 'gpio', tenantId: 'tenant-a', customerId: 'customer-a', accessToken: 'sim-ui-0' },
+      { id: 'later', name: 'Later Device', type: 'gpio', tenantId: 'tenant-a', accessToken: 'sim-later-0' },
+    ],
+    cors: { origins: [appOrigin] },
+  } as never);
   simulator = new DeviceSimulator({ server: `127.0.0.1:${t.mqttPort}`, transport: 'mqtt', devices: 1, tokenPrefix: 'sim-ui-', profile: 'gpio' });
   await simulator.start();
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
@@ -26,7 +41,20 @@ afterAll(async () => {
   await browser?.close();
   await simulator?.stop();
   await t.close();
+  await new Promise((resolve) => appPage.close(resolve));
 });
+
+/** The README's example, as an application would write it (server, device and token filled in by the test). */
+let embeddingPage = '';
+const embeddingHtml = (server: string, token: string) => `<!doctype html>
+<html>
+<head><meta charset="utf-8"><title>My plant</title>
+<script type="module" src="${server}/console/widgets.js"></script></head>
+<body>
+<h1>Pump room</h1>
+<iot-rpc-gpio server="${server}" device="panel" token="${token}"></iot-rpc-gpio>
+</body>
+</html>`;
 
 async function logIn(page: Page, user: { email: string; password: string }): Promise<void> {
   await page.goto(`${t.httpUrl}/`);
@@ -121,6 +149,56 @@ describe('web console', () => {
     await expect.poll(() => page.locator('iot-rpc-console main').textContent()).toContain('no devices');
     expect(await page.locator('iot-rpc-gpio, iot-rpc-terminal').count()).toBe(0);
     await shot(page, 'sysadmin-desktop');
+    await context.close();
+  }, 30_000);
+
+  it('the knob sends only the last value asked for while a set is in flight; a persistent call to an offline device goes QUEUED, then SUCCESSFUL live when it connects', async () => {
+    const context = await browser.newContext({ viewport: SIZES.desktop });
+    const page = await context.newPage();
+    await logIn(page, USERS.tenant);
+    await page.goto(`${t.httpUrl}/#/device/panel`);
+    const knob = page.locator('iot-rpc-knob');
+    const slider = knob.getByRole('slider');
+    await expect.poll(() => slider.isEnabled()).toBe(true);
+    await slider.evaluate((input: HTMLInputElement) => {
+      for (const value of [10, 20, 30]) {
+        input.value = String(value);
+        input.dispatchEvent(new Event('input', { bubbles: true, composed: true }));
+      }
+    });
+    await expect.poll(() => knob.evaluate((el) => (el as unknown as { sent: number[] }).sent)).toEqual([10, 30]);
+    await expect.poll(() => t.server.call('panel', { method: 'getValue' })).toBe(30);
+
+    await page.goto(`${t.httpUrl}/#/device/later`);
+    const table = page.locator('iot-rpc-persistent-table');
+    await table.getByLabel('method', { exact: true }).fill('getGpioStatus');
+    await table.getByRole('button', { name: 'Add' }).click();
+    const row = table.locator('tr[data-rpc]').first();
+    await expect.poll(() => row.locator('[data-status]').textContent()).toBe('QUEUED');
+    await shot(page, 'persistent-queued-desktop');
+    const later = new DeviceSimulator({ server: `127.0.0.1:${t.mqttPort}`, transport: 'mqtt', devices: 1, tokenPrefix: 'sim-later-', profile: 'gpio' });
+    try {
+      await later.start();
+      await expect.poll(() => row.locator('[data-status]').textContent(), { timeout: 10_000 }).toBe('SUCCESSFUL');
+      await shot(page, 'persistent-successful-desktop');
+    } finally {
+      await later.stop();
+    }
+    await context.close();
+  }, 40_000);
+
+  it('a widget on an application\'s own page (another origin) calls the device, with the README\'s example', async () => {
+    embeddingPage = embeddingHtml(t.httpUrl, await t.login(USERS.tenant));
+    const context = await browser.newContext({ viewport: SIZES.desktop });
+    const page = await context.newPage();
+    await page.goto(`${appOrigin}/`);
+    const pin5 = page.locator('iot-rpc-gpio button[data-pin="5"]');
+    const before = ((await t.server.call('panel', { method: 'getGpioStatus' })) as Record<string, boolean>)['5'];
+    await expect.poll(() => pin5.getAttribute('aria-pressed')).toBe(String(before));
+    await pin5.click();
+    await expect.poll(() => pin5.getAttribute('aria-pressed')).toBe(String(!before));
+    await expect(t.server.call('panel', { method: 'getGpioStatus' })).resolves.toMatchObject({ '5': !before });
+    await shot(page, 'embedded-widget-desktop');
     await context.close();
   }, 30_000);
 });

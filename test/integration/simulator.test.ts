@@ -42,9 +42,14 @@ describe('device simulator', () => {
     await expect(t.server.call(b, { method: 'getGpioStatus' })).resolves.toMatchObject({ '7': false });
     await expect(t.server.call(a, { method: 'setValue', params: 12.5 })).resolves.toBe(12.5);
     await expect(t.server.call(a, { method: 'getValue' })).resolves.toBe(12.5);
+    await expect(t.server.call(a, { method: 'checkStatus' })).resolves.toBe(true);
+    await expect(t.server.call(a, { method: 'setValue', params: false })).resolves.toBe(false);
+    await expect(t.server.call(a, { method: 'checkStatus' })).resolves.toBe(false);
+    await expect(t.server.call(a, { method: 'setState', params: { mode: 'auto' } })).resolves.toEqual({ mode: 'auto' });
+    await expect(t.server.call(a, { method: 'getState' })).resolves.toEqual({ mode: 'auto' });
     await expect(t.server.call(a, { method: 'setGpioStatus', params: { pin: 7 } })).resolves.toMatchObject({ error: expect.stringContaining('setGpioStatus needs') });
     await expect(t.server.call(a, { method: 'reboot' })).resolves.toEqual({ error: 'Unknown method: reboot' });
-    expect(simulator.status).toMatchObject({ devices: 2, connected: 2, subscribed: 2, callsAnswered: 7 });
+    expect(simulator.status).toMatchObject({ devices: 2, connected: 2, subscribed: 2, callsAnswered: 12 });
   });
 
   it('echo devices over MQTT over WebSocket answer with the params, after the configured delay', async () => {

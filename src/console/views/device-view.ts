@@ -139,6 +139,11 @@ export class DeviceView extends LitElement {
       <div class="grid">
         <iot-rpc-gpio .device=${this.deviceId} .tokenProvider=${token}></iot-rpc-gpio>
         <iot-rpc-terminal .device=${this.deviceId} .tokenProvider=${token}></iot-rpc-terminal>
+        <iot-rpc-switch .device=${this.deviceId} .tokenProvider=${token}></iot-rpc-switch>
+        <iot-rpc-knob .device=${this.deviceId} .tokenProvider=${token}></iot-rpc-knob>
+        <iot-rpc-led .device=${this.deviceId} .tokenProvider=${token}></iot-rpc-led>
+        <iot-rpc-button .device=${this.deviceId} .tokenProvider=${token} method="setState" fields="mode" label="Set state"></iot-rpc-button>
+        <iot-rpc-persistent-table .device=${this.deviceId} .tokenProvider=${token} .socket=${this.socket}></iot-rpc-persistent-table>
         <section><h3>Latest telemetry</h3>${entries(this.telemetry)}</section>
         <section><h3>Attributes</h3>${entries(this.deviceAttributes)}</section>
         <section aria-label="Calls">

@@ -32,8 +32,7 @@ export class GpioWidget extends RpcWidget {
   outcome: CallOutcome | null = null;
   pending = new Set<string>();
 
-  override connectedCallback(): void {
-    super.connectedCallback();
+  protected override load(): void {
     void this.refresh();
   }
 

@@ -40,6 +40,19 @@ export abstract class RpcWidget extends LitElement {
   timeout = 10_000;
   tokenProvider: (() => string | Promise<string>) | undefined;
 
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.load();
+  }
+
+  /** Another device: the widget reads it afresh. */
+  protected override updated(changed: Map<PropertyKey, unknown>): void {
+    if (changed.has('device') && changed.get('device') !== undefined) this.load();
+  }
+
+  /** Reads the device's state for the widget (on connect, and when `device` changes). */
+  protected load(): void {}
+
   protected get api(): ApiClient {
     const source: TokenSource = this.tokenProvider ?? this.token;
     return new ApiClient(this.server || location.origin, source);
