@@ -12,6 +12,21 @@ export interface DeviceEvent {
 }
 
 type Frame = Record<string, unknown> & { cmdId?: unknown };
+
+export interface BulkResult {
+  readonly deviceId: string;
+  readonly status: number;
+  readonly response?: unknown;
+  readonly rpcId?: string;
+  readonly error?: { code: string; message: string };
+}
+
+export interface BulkSummary {
+  readonly total: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly byCode: Record<string, number>;
+}
 type Listener = (event: DeviceEvent) => void;
 
 /**
@@ -26,6 +41,8 @@ export class AppSocket {
   /** Subscriptions by device: the cmdId the server knows them by, and their listeners. */
   readonly #devices = new Map<string, { cmdId: number; listeners: Set<Listener>; state?: string }>();
   #closed = false;
+  /** Bulk calls under way: each device's result goes to its listener. */
+  readonly #bulks = new Map<number, (result: BulkResult) => void>();
 
   constructor(
     readonly baseUrl: string,
@@ -52,6 +69,18 @@ export class AppSocket {
         this.#send({ cmdId: known.cmdId, type: 'unsubscribe' }).catch(() => {});
       },
     };
+  }
+
+  /** One method to many devices (the `bulk` frame): each device's result as it comes, then the summary. */
+  async bulk(body: Record<string, unknown>, onResult: (result: BulkResult) => void): Promise<BulkSummary> {
+    const cmdId = this.#next++;
+    this.#bulks.set(cmdId, onResult);
+    try {
+      const answer = await this.#command({ ...body, cmdId, type: 'bulk' });
+      return (answer.result as { summary: BulkSummary }).summary;
+    } finally {
+      this.#bulks.delete(cmdId);
+    }
   }
 
   /** A new token for the open socket (after a refresh). */
@@ -95,6 +124,7 @@ export class AppSocket {
   }
 
   #receive(frame: Frame): void {
+    if (frame.event === 'bulkResult') return this.#bulks.get(frame.cmdId as number)?.(frame as unknown as BulkResult);
     if ('event' in frame) {
       for (const subscription of this.#devices.values()) {
         if (subscription.cmdId !== frame.cmdId) continue;

@@ -2,14 +2,16 @@ import { LitElement, css, html } from 'lit';
 import { keyed } from 'lit/directives/keyed.js';
 import { AppSocket } from './app-socket.js';
 import { Session } from './session.js';
+import { BulkView } from './views/bulk-view.js';
+import { DashboardView } from './views/dashboard-view.js';
 import { DeviceView } from './views/device-view.js';
 import { DevicesView } from './views/devices-view.js';
 import { LoginView } from './views/login-view.js';
 import './widgets/index.js';
 
 /**
- * The web console (served at `/`): log in, then the devices (`#/devices`) and one device with its widgets
- * (`#/device/{id}`). Every view asks the REST and WebSocket APIs, so it sees exactly what the user may: a customer
+ * The web console (served at `/`): log in, then the devices (`#/devices`), one device with its widgets
+ * (`#/device/{id}`), a dashboard of widgets for several devices (`#/dashboard`) and bulk calls (`#/bulk`). Every view asks the REST and WebSocket APIs, so it sees exactly what the user may: a customer
  * user its customer's devices, a system administrator no devices and no RPC controls.
  */
 export class ConsoleApp extends LitElement {
@@ -54,10 +56,13 @@ export class ConsoleApp extends LitElement {
     const principal = this.principal;
     if (principal === null) return html`<iot-rpc-login .session=${this.session}></iot-rpc-login>`;
     const device = /^#\/device\/(.+)$/.exec(this.route);
+    const view = device !== null ? 'device' : this.route === '#/dashboard' ? 'dashboard' : this.route === '#/bulk' ? 'bulk' : 'devices';
     return html`
       <header>
         <strong>iot-rpc</strong>
-        <a href="#/devices" aria-current=${device === null ? 'page' : 'false'}>Devices</a>
+        <a href="#/devices" aria-current=${view === 'devices' ? 'page' : 'false'}>Devices</a>
+        <a href="#/dashboard" aria-current=${view === 'dashboard' ? 'page' : 'false'}>Dashboard</a>
+        <a href="#/bulk" aria-current=${view === 'bulk' ? 'page' : 'false'}>Bulk</a>
         <span class="who" data-role=${principal.role}>${principal.email} · ${principal.role}</span>
         <button @click=${() => this.session.logout()}>Log out</button>
       </header>
@@ -66,7 +71,11 @@ export class ConsoleApp extends LitElement {
           ? html`<p class="note">A system administrator manages tenants and has no devices: there is nothing to call from here.</p>`
           : device !== null
             ? keyed(device[1], html`<iot-rpc-device .session=${this.session} .socket=${this.#appSocket} .deviceId=${decodeURIComponent(device[1]!)}></iot-rpc-device>`)
-            : html`<iot-rpc-devices .session=${this.session} .socket=${this.#appSocket}></iot-rpc-devices>`}
+            : view === 'dashboard'
+              ? html`<iot-rpc-dashboard .session=${this.session} .socket=${this.#appSocket}></iot-rpc-dashboard>`
+              : view === 'bulk'
+                ? html`<iot-rpc-bulk .session=${this.session} .socket=${this.#appSocket}></iot-rpc-bulk>`
+                : html`<iot-rpc-devices .session=${this.session} .socket=${this.#appSocket}></iot-rpc-devices>`}
       </main>
     `;
   }
@@ -75,4 +84,6 @@ export class ConsoleApp extends LitElement {
 customElements.define('iot-rpc-login', LoginView);
 customElements.define('iot-rpc-devices', DevicesView);
 customElements.define('iot-rpc-device', DeviceView);
+customElements.define('iot-rpc-dashboard', DashboardView);
+customElements.define('iot-rpc-bulk', BulkView);
 customElements.define('iot-rpc-console', ConsoleApp);
