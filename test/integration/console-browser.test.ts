@@ -80,6 +80,9 @@ describe('web console', () => {
     await page.getByLabel('Email').waitFor();
     const interactiveMs = performance.now() - started;
     await shot(page, 'login-desktop');
+    await page.setViewportSize(SIZES.phone);
+    await shot(page, 'login-phone');
+    await page.setViewportSize(SIZES.desktop);
     await page.getByLabel('Email').fill(USERS.tenant.email);
     await page.getByLabel('Password').fill('wrong-password');
     await page.getByRole('button', { name: 'Log in' }).click();
@@ -260,4 +263,52 @@ describe('web console', () => {
     await shot(page, 'bulk-phone');
     await context.close();
   }, 40_000);
+
+  it('works with the keyboard alone: a pin toggled with Enter, the switch flipped with Space (one-way: "Delivered", no spinner)', async () => {
+    const context = await browser.newContext({ viewport: SIZES.desktop });
+    const page = await context.newPage();
+    await logIn(page, USERS.tenant);
+    await page.goto(`${t.httpUrl}/#/device/panel`);
+    const pin6 = page.locator('iot-rpc-gpio button[data-pin="6"]');
+    await expect.poll(() => pin6.getAttribute('aria-pressed')).toBe('false');
+    await pin6.focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => pin6.getAttribute('aria-pressed')).toBe('true');
+    const toggle = page.locator('iot-rpc-switch').getByRole('switch');
+    await expect.poll(() => toggle.isEnabled()).toBe(true);
+    const before = await toggle.getAttribute('aria-checked');
+    await toggle.focus();
+    await page.keyboard.press('Space');
+    await expect.poll(() => toggle.getAttribute('aria-checked')).toBe(before === 'true' ? 'false' : 'true');
+    await expect.poll(() => page.locator('iot-rpc-switch [role=status]').textContent()).toMatch(/^Delivered: Handed over to the device/);
+    await expect(t.server.call('panel', { method: 'getValue' })).resolves.toBe(before !== 'true');
+    await context.close();
+  }, 30_000);
+});
+
+describe('web console sessions', () => {
+  it('refreshes the access token a minute before it expires, and keeps working with the new one', async () => {
+    const short = await startTestServer({ jwt: { ...testConfig().jwt, accessTtlSec: 62 } } as never);
+    try {
+      const context = await browser.newContext({ viewport: SIZES.desktop });
+      const page = await context.newPage();
+      await page.goto(`${short.httpUrl}/`);
+      await page.getByLabel('Email').fill(USERS.tenant.email);
+      await page.getByLabel('Password').fill(USERS.tenant.password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.locator('iot-rpc-devices tr[data-device]').first().waitFor();
+      const token = () => page.evaluate(() => (JSON.parse(sessionStorage.getItem('iot-rpc-console-tokens') ?? '{}') as { token?: string }).token);
+      const first = await token();
+      await expect.poll(token, { timeout: 10_000 }).not.toBe(first);
+      await page.goto(`${short.httpUrl}/#/devices`);
+      await page.reload();
+      await expect.poll(() => page.locator('iot-rpc-devices tr[data-device]').count()).toBeGreaterThan(0);
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.getByLabel('Email').waitFor();
+      expect(await token()).toBeUndefined();
+      await context.close();
+    } finally {
+      await short.close();
+    }
+  }, 30_000);
 });
