@@ -26,6 +26,8 @@ export function isAfter(a: number, b: number): boolean {
 export class DeviceEntry {
   actor!: Actor<DeviceSessionLogic>;
   link: SessionLink | null = null;
+  /** When `link` opened (epoch ms). */
+  linkSince = 0;
   subscribed = false;
   readonly calls = new Map<number, CallRecord>();
   /** Ids of earlier attempts of pending calls (persistent calls sent again), and the call each answers. */

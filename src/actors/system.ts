@@ -252,6 +252,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       previous.close('takeover');
     }
     entry.link = link;
+    entry.linkSince = Date.now();
     if (known) entry.actor.send({ type: 'CONNECTED' });
     this.#emitSession(entry, link, 'connected');
   }
@@ -355,6 +356,12 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
   /** The device's session here, if it has one. */
   sessionOf(deviceId: string): SessionLink | null {
     return this.#devices.get(deviceId)?.link ?? null;
+  }
+
+  /** The device's session here: its transport and since when (epoch ms); undefined without one. */
+  sessionInfo(deviceId: string): { transport: string; since: number } | undefined {
+    const entry = this.#devices.get(deviceId);
+    return entry?.link == null ? undefined : { transport: entry.link.transport, since: entry.linkSince };
   }
 
   /** Whether the device has a session here (connected, subscribed or not). */

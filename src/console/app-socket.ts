@@ -39,7 +39,7 @@ export class AppSocket {
   #next = 1;
   readonly #answers = new Map<number, { resolve: (frame: Frame) => void; reject: (error: Error) => void }>();
   /** Subscriptions by device: the cmdId the server knows them by, and their listeners. */
-  readonly #devices = new Map<string, { cmdId: number; listeners: Set<Listener>; state?: string }>();
+  readonly #devices = new Map<string, { cmdId: number; listeners: Set<Listener>; state?: string; transport?: string; since?: number }>();
   #closed = false;
   /** Bulk calls under way: each device's result goes to its listener. */
   readonly #bulks = new Map<number, (result: BulkResult) => void>();
@@ -50,18 +50,22 @@ export class AppSocket {
   ) {}
 
   /** Calls `listener` with each event of the device; resolves with its state now. The function returned stops it. */
-  async watch(deviceId: string, listener: Listener): Promise<{ state: string | undefined; stop: () => void }> {
+  async watch(deviceId: string, listener: Listener): Promise<{ state: string | undefined; transport?: string; since?: number; stop: () => void }> {
     let subscription = this.#devices.get(deviceId);
     if (subscription === undefined) {
       subscription = { cmdId: this.#next++, listeners: new Set() };
       this.#devices.set(deviceId, subscription);
       const answer = await this.#command({ cmdId: subscription.cmdId, type: 'subscribe', deviceId });
-      subscription.state = (answer.result as { state?: string } | undefined)?.state;
+      const result = answer.result as { state?: string; transport?: string; since?: number } | undefined;
+      subscription.state = result?.state;
+      subscription.transport = result?.transport;
+      subscription.since = result?.since;
     }
     subscription.listeners.add(listener);
     const known = subscription;
     return {
       state: known.state,
+      ...(known.transport === undefined ? {} : { transport: known.transport, since: known.since }),
       stop: () => {
         known.listeners.delete(listener);
         if (known.listeners.size > 0 || this.#devices.get(deviceId) !== known) return;

@@ -91,6 +91,9 @@ describe('web console', () => {
     await page.getByRole('button', { name: 'Log in' }).click();
     const panelRow = page.locator('tr[data-device="panel"]');
     await expect.poll(() => panelRow.locator('.badge').getAttribute('data-state')).toBe('subscribed');
+    // Its transport and since when, from the subscription's first answer.
+    await expect.poll(() => panelRow.locator('td').nth(3).textContent()).toBe('mqtt');
+    expect(await panelRow.locator('td').nth(2).textContent()).toMatch(/since \d/);
     await expect.poll(() => page.locator('tr[data-device="dev-plain"] .badge').getAttribute('data-state')).toBe('offline');
     await shot(page, 'devices-desktop');
     // Search narrows the list (ThingsBoard's textSearch).

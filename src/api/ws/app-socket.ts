@@ -174,7 +174,8 @@ export class AppSocket {
     this.#subscriptions.set(id, { deviceId, unwatch });
     // In a cluster a device with no session here may have one on another node: only a session here is reported.
     const state = this.#engine.actors.deviceState(deviceId);
-    this.#send({ cmdId: id, result: { subscribed: deviceId, ...(this.#engine.cluster === undefined || state !== 'offline' ? { state } : {}) } });
+    const session = this.#engine.actors.sessionInfo(deviceId);
+    this.#send({ cmdId: id, result: { subscribed: deviceId, ...(this.#engine.cluster === undefined || state !== 'offline' ? { state } : {}), ...session } });
   }
 
   #unsubscribe(id: CmdId): void {

@@ -90,8 +90,9 @@ export class DeviceView extends LitElement {
     ]);
     this.telemetry = Object.fromEntries(Object.entries(latest).map(([key, [first]]) => [key, first!]));
     this.deviceAttributes = Object.fromEntries(attributes.map(({ key, value, lastUpdateTs }) => [key, { scope: '', ts: lastUpdateTs, value }]));
-    const { stop } = await this.socket.watch(this.deviceId, (event) => this.#event(event));
+    const { stop, state, transport, since } = await this.socket.watch(this.deviceId, (event) => this.#event(event));
     this.#stop = stop;
+    if (state !== undefined && this.live.since === undefined) this.live = { state, transport, since };
   }
 
   #event(event: DeviceEvent): void {

@@ -85,7 +85,10 @@ export class DevicesView extends LitElement {
       const deviceId = row.id.id;
       this.socket
         .watch(deviceId, (event) => this.#event(deviceId, event))
-        .then(({ stop }) => this.#watches.push(stop))
+        .then(({ stop, state, transport, since }) => {
+          this.#watches.push(stop);
+          if (state !== undefined && this.live[deviceId]?.since === undefined) this.live = { ...this.live, [deviceId]: { state, transport, since } };
+        })
         .catch(() => {});
     }
   }
