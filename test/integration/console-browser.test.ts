@@ -29,6 +29,8 @@ beforeAll(async () => {
       ...(testConfig().devices ?? []),
       { id: 'panel', name: 'GPIO Panel', type: 'gpio', tenantId: 'tenant-a', customerId: 'customer-a', accessToken: 'sim-ui-0' },
       { id: 'later', name: 'Later Device', type: 'gpio', tenantId: 'tenant-a', accessToken: 'sim-later-0' },
+      // Enough devices for a second page of the list (20 a page).
+      ...Array.from({ length: 20 }, (_, i) => ({ id: `spare-${i}`, name: `Spare ${String(i).padStart(2, '0')}`, tenantId: 'tenant-a', accessToken: `SPARE_${i}` })),
     ],
     cors: { origins: [appOrigin] },
   } as never);
@@ -96,6 +98,12 @@ describe('web console', () => {
     expect(await panelRow.locator('td').nth(2).textContent()).toMatch(/since \d/);
     await expect.poll(() => page.locator('tr[data-device="dev-plain"] .badge').getAttribute('data-state')).toBe('offline');
     await shot(page, 'devices-desktop');
+    // Pages of 20: the next one holds the rest.
+    await expect.poll(() => page.locator('iot-rpc-devices .muted').first().textContent()).toBe('page 1 of 2');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect.poll(() => page.locator('tr[data-device]').count()).toBe(5);
+    await page.getByRole('button', { name: 'Previous' }).click();
+    await expect.poll(() => page.locator('tr[data-device]').count()).toBe(20);
     // Search narrows the list (ThingsBoard's textSearch).
     await page.getByLabel('Search devices by name').fill('gpio');
     await page.getByRole('button', { name: 'Search' }).click();
