@@ -5,7 +5,7 @@ import type { Session } from '../session.js';
 export class LoginView extends LitElement {
   static override properties = { session: { attribute: false }, error: { state: true }, busy: { state: true } };
   static override styles = css`
-    form { max-width: 340px; margin: 12vh auto 0; background: #fff; border: 1px solid #d5dbe1; border-radius: 10px; padding: 24px; display: grid; gap: 12px; font: 14px system-ui, sans-serif; }
+    form { box-sizing: border-box; width: min(340px, calc(100% - 32px)); margin: 12vh auto 0; background: #fff; border: 1px solid #d5dbe1; border-radius: 10px; padding: 24px; display: grid; gap: 12px; font: 14px system-ui, sans-serif; }
     h1 { margin: 0 0 4px; font-size: 20px; }
     label { display: grid; gap: 4px; }
     input { font: inherit; padding: 8px; border: 1px solid #98a2b3; border-radius: 6px; }
