@@ -74,6 +74,8 @@ const rpcSchema = z
     maxPersistentCallBytes: z.number().int().min(256).default(16_384),
     clientSideTimeoutMs: z.number().int().positive().default(60000),
     ttlDays: z.number().positive().default(7),
+    /** Finished persistent calls kept at most (in memory per node, in Redis in all); past it the oldest go first. */
+    maxFinishedPersistentCalls: z.number().int().min(1).default(100_000),
     /** Calls one bulk request has in flight at once. */
     bulkConcurrency: z.number().int().min(1).default(1000),
   })

@@ -108,7 +108,7 @@ export class RpcEngine implements TransportContext {
   constructor(
     readonly config: ServerConfig,
     readonly logger: Logger,
-    callStore: CallStore = new MemoryCallStore(),
+    callStore: CallStore = new MemoryCallStore(config.rpc.maxFinishedPersistentCalls),
     cluster?: ClusterOptions,
   ) {
     this.internalErrors = new InternalErrorLog(logger);
@@ -146,6 +146,7 @@ export class RpcEngine implements TransportContext {
       logger,
       ttlDays: config.rpc.ttlDays,
       maxPerDevice: config.rpc.maxPersistentPerDevice,
+      maxFinished: config.rpc.maxFinishedPersistentCalls,
       maxCallBytes: config.rpc.maxPersistentCallBytes,
       call: (deviceId, options) => this.#call(deviceId, options, this.actors),
       hasSession: (deviceId) => this.actors.hasSession(deviceId),

@@ -77,6 +77,8 @@ export interface CallStore {
   unfinishedDue(now: number, limit: number): Promise<StoredCall[]>;
   /** Removes calls in a final status updated before `before` (epoch ms); returns how many. */
   purgeFinishedBefore(before: number): Promise<number>;
+  /** Removes the finished calls that finished first until at most `keep` remain; how many went. */
+  purgeFinishedBeyond(keep: number): Promise<number>;
   /** Removes one call and its indexes (a DELETE of a call, as ThingsBoard removes it); later writes to it match nothing. */
   remove(call: StoredCall): Promise<void>;
   /** Lets go of connections, if any. */
@@ -85,6 +87,11 @@ export interface CallStore {
 
 export class MemoryCallStore implements CallStore {
   readonly #calls = new Map<string, StoredCall>();
+  /** Finished calls in the order they finished: retention and the count bound take the oldest first. */
+  readonly #finished = new Map<string, number>();
+
+  /** `maxFinished` (rpc.maxFinishedPersistentCalls): the finished calls kept at most; the oldest go as more finish. */
+  constructor(readonly maxFinished = 100_000) {}
   readonly #byUUID = new Map<string, string>();
   /** Ids by device, and the ids not yet final: listing and recovery read only these. */
   readonly #byDevice = new Map<string, Set<string>>();
@@ -102,6 +109,7 @@ export class MemoryCallStore implements CallStore {
     if (ids === undefined) this.#byDevice.set(call.deviceId, (ids = new Set()));
     ids.add(call.id);
     if (!isFinal(call)) this.#unfinished.add(call.id);
+    else this.#finishedNow(call);
     return call;
   }
 
@@ -109,9 +117,19 @@ export class MemoryCallStore implements CallStore {
     const current = this.#calls.get(call.id);
     if (current === undefined || !mayReplace(current, call) || (expected !== undefined && current.status !== expected)) return false;
     this.#calls.set(call.id, call);
-    if (isFinal(call)) this.#unfinished.delete(call.id);
-    else this.#unfinished.add(call.id);
+    if (isFinal(call)) {
+      this.#unfinished.delete(call.id);
+      this.#finishedNow(call);
+    } else {
+      this.#unfinished.add(call.id);
+    }
     return true;
+  }
+
+  #finishedNow(call: StoredCall): void {
+    this.#finished.delete(call.id);
+    this.#finished.set(call.id, call.updatedTime);
+    if (this.#finished.size > this.maxFinished) void this.purgeFinishedBeyond(this.maxFinished);
   }
 
   async get(id: string): Promise<StoredCall | undefined> {
@@ -167,11 +185,20 @@ export class MemoryCallStore implements CallStore {
 
   async purgeFinishedBefore(before: number): Promise<number> {
     let removed = 0;
-    for (const call of [...this.#calls.values()]) {
-      if (isFinal(call) && call.updatedTime < before) {
-        this.#forget(call);
-        removed++;
-      }
+    for (const [id, finishedAt] of this.#finished) {
+      if (finishedAt >= before) continue;
+      this.#forget(this.#calls.get(id)!);
+      removed++;
+    }
+    return removed;
+  }
+
+  async purgeFinishedBeyond(keep: number): Promise<number> {
+    let removed = 0;
+    for (const id of this.#finished.keys()) {
+      if (this.#finished.size <= keep) break;
+      this.#forget(this.#calls.get(id)!);
+      removed++;
     }
     return removed;
   }
@@ -183,6 +210,7 @@ export class MemoryCallStore implements CallStore {
 
   #forget(call: StoredCall): void {
     this.#calls.delete(call.id);
+    this.#finished.delete(call.id);
     this.#unfinished.delete(call.id);
     this.#byDevice.get(call.deviceId)?.delete(call.id);
     if (this.#byDevice.get(call.deviceId)?.size === 0) this.#byDevice.delete(call.deviceId);

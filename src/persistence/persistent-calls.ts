@@ -29,6 +29,8 @@ export interface PersistentCallsOptions {
   readonly ttlDays: number;
   /** Unfinished calls one device may have (rpc.maxPersistentPerDevice). */
   readonly maxPerDevice: number;
+  /** Finished calls kept at most (rpc.maxFinishedPersistentCalls); the oldest go first, checked every minute. */
+  readonly maxFinished: number;
   /** A call's params and additionalInfo as JSON, at most (rpc.maxPersistentCallBytes). */
   readonly maxCallBytes: number;
   /** One delivery attempt, to the device's session on this node. */
@@ -53,6 +55,7 @@ const EXPIRY_SWEEP_MS = 1000;
 const EXPIRY_BATCH = 1000;
 
 const RETENTION_SWEEP_MS = 3600_000;
+const FINISHED_BOUND_SWEEP_MS = 60_000;
 const RECOVERY_BATCH = 1000;
 const WAKE_ATTEMPTS = 5;
 const STORE_RETRY_FIRST_MS = 500;
@@ -77,6 +80,7 @@ export class PersistentCalls {
   readonly #running = new Map<string, { controller: AbortController; deviceId: string }>();
   readonly #expirySweep: ScheduledTask;
   readonly #retentionSweep: ScheduledTask;
+  readonly #finishedBoundSweep: ScheduledTask;
   /** Per call, the chain of its writes, so they land in order. */
   readonly #writes = new Map<string, Promise<void>>();
   /** Calls being delivered here that already have a final status: nothing but DELETED is written for them after it. */
@@ -89,6 +93,7 @@ export class PersistentCalls {
     this.#options = options;
     this.#expirySweep = new ScheduledTask(options.scheduler, () => void this.#sweepExpired());
     this.#retentionSweep = new ScheduledTask(options.scheduler, (now) => this.removeFinishedPastRetention(now));
+    this.#finishedBoundSweep = new ScheduledTask(options.scheduler, () => this.removeFinishedBeyondBound());
   }
 
   /** Stores the call (or finds the one with the same requestUUID) and starts delivering it. */
@@ -270,6 +275,7 @@ export class PersistentCalls {
     // Only if still as read: a node that took the device meanwhile may be delivering it.
     await inBatches(stale, RECOVERY_BATCH, (c) => this.#write(c, 'QUEUED', {}, c.status));
     this.#retentionSweep.runIn(RETENTION_SWEEP_MS);
+    this.#finishedBoundSweep.runIn(FINISHED_BOUND_SWEEP_MS);
     this.#expirySweep.runIn(EXPIRY_SWEEP_MS);
     return waiting.length;
   }
@@ -298,6 +304,18 @@ export class PersistentCalls {
     this.#retentionSweep.runIn(RETENTION_SWEEP_MS);
   }
 
+  /** Every minute: finished calls past rpc.maxFinishedPersistentCalls go, those that finished first first. */
+  removeFinishedBeyondBound(): void {
+    if (this.#closed) return;
+    this.#options.store.purgeFinishedBeyond(this.#options.maxFinished).then(
+      (removed) => {
+        if (removed > 0) this.#options.logger.info({ removed, kept: this.#options.maxFinished }, 'finished persistent calls past rpc.maxFinishedPersistentCalls removed');
+      },
+      (error: unknown) => this.#options.logger.warn({ err: error }, 'finished-call bound sweep failed; it runs again in a minute'),
+    );
+    this.#finishedBoundSweep.runIn(FINISHED_BOUND_SWEEP_MS);
+  }
+
   /** After close(): waits for writes under way, then lets go of the store. */
   async closeStore(): Promise<void> {
     await Promise.all(this.#writes.values());
@@ -308,6 +326,7 @@ export class PersistentCalls {
   close(): void {
     this.#closed = true;
     this.#retentionSweep.cancel();
+    this.#finishedBoundSweep.cancel();
     this.#expirySweep.cancel();
   }
 

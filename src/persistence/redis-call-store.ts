@@ -149,13 +149,26 @@ export class RedisCallStore implements CallStore {
   }
 
   /** In batches; one node at a time (a lock), since every node runs the hourly sweep. */
-  async purgeFinishedBefore(before: number): Promise<number> {
+  purgeFinishedBefore(before: number): Promise<number> {
+    return this.#purgeBatches(() => this.#redis.zrangebyscore('iotrpc:finished', '-inf', before, 'LIMIT', 0, PURGE_BATCH));
+  }
+
+  /** The calls that finished first, past `keep` in all, in batches; one node at a time (the same lock). */
+  purgeFinishedBeyond(keep: number): Promise<number> {
+    return this.#purgeBatches(async () => {
+      const excess = (await withTimeout(this.#redis.zcard('iotrpc:finished'))) - keep;
+      return excess <= 0 ? [] : this.#redis.zrange('iotrpc:finished', 0, Math.min(excess, PURGE_BATCH) - 1);
+    });
+  }
+
+  /** Purges the members `next` names until it names none, holding the purge lock (none taken: another node purges). */
+  async #purgeBatches(next: () => Promise<string[]>): Promise<number> {
     const token = `${process.pid}-${Math.random()}`;
     if ((await withTimeout(this.#redis.set(PURGE_LOCK, token, 'PX', PURGE_LOCK_MS, 'NX'))) === null) return 0;
     let removed = 0;
     try {
       for (;;) {
-        const members = await withTimeout(this.#redis.zrangebyscore('iotrpc:finished', '-inf', before, 'LIMIT', 0, PURGE_BATCH));
+        const members = await withTimeout(next());
         if (members.length === 0) return removed;
         await Promise.all(members.map((member) => this.#purge(member)));
         removed += members.length;

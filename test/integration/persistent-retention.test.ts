@@ -38,7 +38,7 @@ describe.each([
   it('the sweep removes finished calls older than rpc.ttlDays, and keeps newer and unfinished ones', async () => {
     const store = makeStore();
     const scheduler = new DeadlineScheduler();
-    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false, deviceTenant: () => undefined, maxPerDevice: 1000, maxCallBytes: 16_384 });
+    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false, deviceTenant: () => undefined, maxPerDevice: 1000, maxCallBytes: 16_384, maxFinished: 100_000 });
     try {
       const now = Date.now();
       const device = `retention-${_name}`;
@@ -64,6 +64,49 @@ describe.each([
       scheduler.close();
       await store.close?.();
     }
+  });
+});
+
+describe.each([
+  ['memory', () => new MemoryCallStore() as CallStore],
+  ['redis', () => RedisCallStore.connect(redis.url) as CallStore],
+])('rpc.maxFinishedPersistentCalls with the %s store', (_name, makeStore) => {
+  it('the finished calls that finished first go past the bound; unfinished ones never do', async () => {
+    const store = makeStore();
+    const scheduler = new DeadlineScheduler();
+    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false, deviceTenant: () => undefined, maxPerDevice: 1000, maxCallBytes: 16_384, maxFinished: 3 });
+    try {
+      // Redis keeps every test's finished calls in one set: start from none.
+      await store.purgeFinishedBeyond(0);
+      const now = Date.now();
+      const device = `bounded-${_name}`;
+      const waiting = storedCall(device, 'QUEUED', now - 60_000);
+      await store.insert(waiting);
+      const finished = Array.from({ length: 5 }, (_, i) => storedCall(device, 'QUEUED', now - 50_000 + i * 1000));
+      for (const [i, call] of finished.entries()) {
+        await store.insert(call);
+        await store.update({ ...call, status: 'SUCCESSFUL', updatedTime: now - 40_000 + i * 1000 });
+      }
+      persistent.removeFinishedBeyondBound();
+      await expect.poll(async () => (await Promise.all(finished.map((c) => store.get(c.id)))).map((c) => c?.status ?? 'gone')).toEqual(['gone', 'gone', 'SUCCESSFUL', 'SUCCESSFUL', 'SUCCESSFUL']);
+      expect((await store.get(waiting.id))?.status).toBe('QUEUED');
+    } finally {
+      persistent.close();
+      scheduler.close();
+      await store.close?.();
+    }
+  });
+});
+
+describe('the memory store bounds its finished calls as they finish', () => {
+  it('holds at most maxFinished finished calls at any time, without waiting for a sweep', async () => {
+    const store = new MemoryCallStore(2);
+    const calls = Array.from({ length: 4 }, (_, i) => storedCall('d', 'QUEUED', Date.now() + i));
+    for (const call of calls) {
+      await store.insert(call);
+      await store.update({ ...call, status: 'FAILED' });
+    }
+    expect((await Promise.all(calls.map((c) => store.get(c.id)))).map((c) => c?.status ?? 'gone')).toEqual(['gone', 'gone', 'FAILED', 'FAILED']);
   });
 });
 
