@@ -231,7 +231,8 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
         signal.addEventListener('abort', withdraw, { once: true });
         record.detachAbort = () => signal.removeEventListener('abort', withdraw);
       } else if (request.withdrawal !== undefined) {
-        record.detachAbort = request.withdrawal.onWithdraw(() => record.actor?.send({ type: 'DELETED' }));
+        const withdrawal = request.withdrawal;
+        record.detachAbort = withdrawal.onWithdraw(() => record.actor?.send({ type: isTimeUp(withdrawal.reason) ? 'DEADLINE' : 'DELETED' }));
       }
       this.#start(entry, record);
     }));

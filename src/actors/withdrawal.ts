@@ -5,9 +5,15 @@
  */
 export class Withdrawal {
   #calls: Set<() => void> | null = new Set();
+  #reason: unknown;
 
   get withdrawn(): boolean {
     return this.#calls === null;
+  }
+
+  /** Why, as AbortSignal.reason: what `withdraw` was given. */
+  get reason(): unknown {
+    return this.#reason;
   }
 
   /** `withdraw` runs once the caller leaves; the function returned stops that (the call was answered). */
@@ -18,9 +24,11 @@ export class Withdrawal {
     return () => calls.delete(withdraw);
   }
 
-  withdraw(): void {
+  withdraw(reason?: unknown): void {
     const calls = this.#calls;
+    if (calls === null) return;
     this.#calls = null;
+    this.#reason = reason;
     for (const withdraw of calls ?? []) withdraw();
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { Withdrawal } from '../actors/withdrawal.js';
 import type { ActorSystem, CallRequest } from '../actors/index.js';
 import { RpcError, toRpcError, type ErrorCode } from '../errors.js';
 import type { DeadlineScheduler, DeadlineTarget } from '../scheduling/deadline-scheduler.js';
@@ -45,7 +46,7 @@ class RoutedCall implements DeadlineTarget {
   hops = 0;
   key = -1;
   /** While it runs here: withdraws it from the actors. */
-  controller: AbortController | undefined;
+  withdrawal: Withdrawal | undefined;
   detachAbort: (() => void) | undefined;
 
   constructor(
@@ -79,7 +80,7 @@ export class CallRouter {
   /** The listener of each device's arrival channel, while calls wait for it. */
   readonly #arrivalListeners = new Map<string, (message: unknown) => void>();
   /** Calls this node runs for other nodes, by `<node>\n<id>`, so that their callers can withdraw them. */
-  readonly #incoming = new Map<string, AbortController>();
+  readonly #incoming = new Map<string, Withdrawal>();
   /** The keys of #incoming, and the calls that entered here and run here, by device: they move when it leaves. */
   readonly #incomingByDevice = new Map<string, Set<string>>();
   readonly #here = new Map<string, Set<RoutedCall>>();
@@ -108,7 +109,7 @@ export class CallRouter {
     this.#watchdog.cancel();
     for (const call of [...this.#forwarded.values()]) this.#fail(call, 'IOT_ERR_SHUTTING_DOWN', '');
     for (const calls of [...this.#parked.values()]) for (const call of [...calls]) this.#fail(call, 'IOT_ERR_SHUTTING_DOWN', '');
-    for (const controller of this.#incoming.values()) controller.abort(new RpcError('IOT_ERR_SHUTTING_DOWN'));
+    for (const withdrawal of this.#incoming.values()) withdrawal.withdraw(new RpcError('IOT_ERR_SHUTTING_DOWN'));
     // Calls running here are answered by the actor system as it closes.
   }
 
@@ -139,9 +140,9 @@ export class CallRouter {
   /** The device's session left this node: its calls pending here are routed again (callers elsewhere are told `moved`). */
   deviceLeft(deviceId: string): void {
     const here = this.#here.get(deviceId);
-    if (here !== undefined) for (const call of [...here]) call.controller?.abort(MOVED);
+    if (here !== undefined) for (const call of [...here]) call.withdrawal?.withdraw(MOVED);
     const incoming = this.#incomingByDevice.get(deviceId);
-    if (incoming !== undefined) for (const key of [...incoming]) this.#incoming.get(key)?.abort(MOVED);
+    if (incoming !== undefined) for (const key of [...incoming]) this.#incoming.get(key)?.withdraw(MOVED);
   }
 
   /** Tells the node holding the device's session (if another, and alive); false when there is none. */
@@ -192,17 +193,17 @@ export class CallRouter {
     if (call.key >= 0) scheduler.cancel(call.key, call);
     call.key = -1; // the actors answer at the deadline
     call.phase = 'here';
-    const controller = new AbortController();
-    call.controller = controller;
+    const withdrawal = new Withdrawal();
+    call.withdrawal = withdrawal;
     let here = this.#here.get(call.deviceId);
     if (here === undefined) this.#here.set(call.deviceId, (here = new Set()));
     here.add(call);
     const leave = () => {
       here.delete(call);
       if (here.size === 0 && this.#here.get(call.deviceId) === here) this.#here.delete(call.deviceId);
-      call.controller = undefined;
+      call.withdrawal = undefined;
     };
-    actors.call(call.deviceId, { ...call.request, signal: controller.signal, withdrawal: undefined }).then(
+    actors.call(call.deviceId, { ...call.request, signal: undefined, withdrawal }).then(
       (value) => {
         leave();
         this.#settle(call);
@@ -210,7 +211,7 @@ export class CallRouter {
       },
       (error: RpcError) => {
         leave();
-        if (controller.signal.reason === MOVED && !this.#closed && call.phase === 'here' && call.request.signal?.aborted !== true) {
+        if (withdrawal.reason === MOVED && !this.#closed && call.phase === 'here' && call.request.signal?.aborted !== true && call.request.withdrawal?.withdrawn !== true) {
           call.hops++;
           return void this.#route(call);
         }
@@ -311,7 +312,7 @@ export class CallRouter {
   }
 
   #withdraw(call: RoutedCall): void {
-    if (call.phase === 'here') return void call.controller?.abort(new RpcError('IOT_ERR_CALL_DELETED', 'the caller aborted it'));
+    if (call.phase === 'here') return void call.withdrawal?.withdraw(new RpcError('IOT_ERR_CALL_DELETED', 'the caller aborted it'));
     if (call.phase === 'forwarded') {
       this.#options.bus.publish(inboxOf(call.node), { t: 'cancel', id: call.id, from: this.#options.nodeId } satisfies InboxMessage).catch(() => {});
     }
@@ -390,7 +391,7 @@ export class CallRouter {
       case 'call':
         return this.#runForOtherNode(message);
       case 'cancel':
-        return void this.#incoming.get(`${message.from}\n${message.id}`)?.abort(new RpcError('IOT_ERR_CALL_DELETED', 'the caller aborted it'));
+        return void this.#incoming.get(`${message.from}\n${message.id}`)?.withdraw(new RpcError('IOT_ERR_CALL_DELETED', 'the caller aborted it'));
       case 'ping':
         return;
       default:
@@ -409,8 +410,8 @@ export class CallRouter {
       return send({ t: 'moved', id: message.id });
     }
     const key = `${message.from}\n${message.id}`;
-    const controller = new AbortController();
-    this.#incoming.set(key, controller);
+    const withdrawal = new Withdrawal();
+    this.#incoming.set(key, withdrawal);
     let keys = this.#incomingByDevice.get(message.deviceId);
     if (keys === undefined) this.#incomingByDevice.set(message.deviceId, (keys = new Set()));
     keys.add(key);
@@ -421,13 +422,13 @@ export class CallRouter {
         oneway: message.oneway,
         deadline: message.deadline,
         requestUUID: message.requestUUID,
-        signal: controller.signal,
+        withdrawal,
         onStatus: message.statuses ? (status, requestId) => send({ t: 'status', id: message.id, status, requestId }) : undefined,
       })
       .then(
         (value) => send({ t: 'reply', id: message.id, value }),
         (error: unknown) => {
-          if (controller.signal.reason === MOVED) return send({ t: 'moved', id: message.id });
+          if (withdrawal.reason === MOVED) return send({ t: 'moved', id: message.id });
           const rpcError = toRpcError(error);
           send({ t: 'error', id: message.id, error: { code: rpcError.code, message: rpcError.message } });
         },
