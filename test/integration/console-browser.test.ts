@@ -21,7 +21,7 @@ let simulator: DeviceSimulator;
 let appPage: Server;
 let appOrigin: string;
 beforeAll(async () => {
-  appPage = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(embeddingPage));
+  appPage = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(req.url === '/led' ? ledPage : embeddingPage));
   await new Promise<void>((resolve) => appPage.listen(0, '127.0.0.1', resolve));
   appOrigin = `http://127.0.0.1:${(appPage.address() as AddressInfo).port}`;
   t = await startTestServer({
@@ -29,6 +29,7 @@ beforeAll(async () => {
       ...(testConfig().devices ?? []),
       { id: 'panel', name: 'GPIO Panel', type: 'gpio', tenantId: 'tenant-a', customerId: 'customer-a', accessToken: 'sim-ui-0' },
       { id: 'later', name: 'Later Device', type: 'gpio', tenantId: 'tenant-a', accessToken: 'sim-later-0' },
+      { id: 'lamp', name: 'Lamp', type: 'gpio', tenantId: 'tenant-a', accessToken: 'sim-lamp-0' },
       // Enough devices for a second page of the list (20 a page).
       ...Array.from({ length: 20 }, (_, i) => ({ id: `spare-${i}`, name: `Spare ${String(i).padStart(2, '0')}`, tenantId: 'tenant-a', accessToken: `SPARE_${i}` })),
     ],
@@ -45,6 +46,12 @@ afterAll(async () => {
   await t.close();
   await new Promise((resolve) => appPage.close(resolve));
 });
+
+/** A page of the application's with an LED indicator that asks again every second. */
+let ledPage = '';
+const ledHtml = (server: string, token: string) => `<!doctype html>
+<html><head><meta charset="utf-8"><script type="module" src="${server}/console/widgets.js"></script></head>
+<body><iot-rpc-led server="${server}" device="lamp" token="${token}" retry-seconds="1" timeout="1000"></iot-rpc-led></body></html>`;
 
 /** The README's example, as an application would write it (server, device and token filled in by the test). */
 let embeddingPage = '';
@@ -101,7 +108,7 @@ describe('web console', () => {
     // Pages of 20: the next one holds the rest.
     await expect.poll(() => page.locator('iot-rpc-devices .muted').first().textContent()).toBe('page 1 of 2');
     await page.getByRole('button', { name: 'Next' }).click();
-    await expect.poll(() => page.locator('tr[data-device]').count()).toBe(5);
+    await expect.poll(() => page.locator('tr[data-device]').count()).toBe(6);
     await page.getByRole('button', { name: 'Previous' }).click();
     await expect.poll(() => page.locator('tr[data-device]').count()).toBe(20);
     // Search narrows the list (ThingsBoard's textSearch).
@@ -321,5 +328,27 @@ describe('web console sessions', () => {
     } finally {
       await short.close();
     }
+  }, 30_000);
+});
+
+describe('LED indicator', () => {
+  it('says "unknown status" while the device does not answer, asks again, and shows the status once the device answers checkStatus', async () => {
+    ledPage = ledHtml(t.httpUrl, await t.login(USERS.tenant));
+    const context = await browser.newContext({ viewport: SIZES.desktop });
+    const page = await context.newPage();
+    await page.goto(`${appOrigin}/led`);
+    const status = page.locator('iot-rpc-led [data-status]');
+    await expect.poll(() => page.locator('iot-rpc-led [role=status]').textContent(), { timeout: 10_000 }).toMatch(/Offline: .* Asking again in 1 s\./);
+    expect(await status.textContent()).toBe('unknown status');
+    const lamp = new DeviceSimulator({ server: `127.0.0.1:${t.mqttPort}`, transport: 'mqtt', devices: 1, tokenPrefix: 'sim-lamp-', profile: 'gpio' });
+    try {
+      await lamp.start();
+      // The simulated lamp's value starts at 0: checkStatus answers false.
+      await expect.poll(() => status.textContent(), { timeout: 10_000 }).toBe('off');
+      expect(await page.locator('iot-rpc-led [role=status]').textContent()).toBe('');
+    } finally {
+      await lamp.stop();
+    }
+    await context.close();
   }, 30_000);
 });
