@@ -13,6 +13,21 @@ export interface DeviceEvent {
 
 type Frame = Record<string, unknown> & { cmdId?: unknown };
 
+/** The session state a session event leaves the device in; undefined for call and data events. */
+export function sessionStateOf(event: DeviceEvent): string | undefined {
+  switch (event.event) {
+    case 'disconnected':
+      return 'offline';
+    case 'unsubscribed':
+      return 'connected';
+    case 'connected':
+    case 'subscribed':
+      return event.event;
+    default:
+      return undefined;
+  }
+}
+
 export interface BulkResult {
   readonly deviceId: string;
   readonly status: number;
@@ -133,7 +148,7 @@ export class AppSocket {
       for (const subscription of this.#devices.values()) {
         if (subscription.cmdId !== frame.cmdId) continue;
         const event = frame as unknown as DeviceEvent;
-        if (event.event !== 'call' && event.event !== 'telemetry' && event.event !== 'attributes') subscription.state = event.event === 'disconnected' ? 'offline' : event.event === 'unsubscribed' ? 'connected' : event.event;
+        subscription.state = sessionStateOf(event) ?? subscription.state;
         for (const listener of subscription.listeners) listener(event);
       }
       return;

@@ -7,10 +7,15 @@ export interface AttributesRequest {
   readonly sharedKeys?: readonly string[];
 }
 
+/** ThingsBoard's `a,b,c` key lists (attribute requests, `?keys=` of the REST latest values), blanks dropped. */
+export function commaSeparatedKeys(text: string): string[] {
+  return text.split(',').map((key) => key.trim()).filter((key) => key.length > 0);
+}
+
 function keyList(value: unknown, name: string): string[] | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw new DeviceDataError(`"${name}" must be a comma-separated string of keys`);
-  return value.split(',').map((key) => key.trim()).filter((key) => key.length > 0);
+  return commaSeparatedKeys(value);
 }
 
 /** The JSON body of an attribute request (MQTT, CoAP) or the query of one (HTTP). */

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceSimulator } from '../../src/simulator/index.js';
 import { USERS, startTestServer, testConfig, type TestServer } from '../support/server.js';
@@ -73,12 +73,19 @@ async function logIn(page: Page, user: { email: string; password: string }): Pro
   await page.locator('iot-rpc-devices tr[data-device]').first().waitFor();
 }
 
+/** A page in a fresh browser context of `viewport`, logged in as `user` when given. */
+async function openPage(viewport: { width: number; height: number }, user?: { email: string; password: string }): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  if (user !== undefined) await logIn(page, user);
+  return { context, page };
+}
+
 const shot = (page: Page, name: string) => page.screenshot({ path: `${ARTIFACTS}console-${name}.png`, fullPage: true });
 
 describe('web console', () => {
   it('logs in, lists devices with their live state, toggles a pin on the device and shows the terminal\'s replies', async () => {
-    const context = await browser.newContext({ viewport: SIZES.desktop });
-    const page = await context.newPage();
+    const { context, page } = await openPage(SIZES.desktop);
     const consoleFiles: Array<Promise<number>> = [];
     page.on('response', (response) => {
       const path = new URL(response.url()).pathname;
@@ -145,9 +152,7 @@ describe('web console', () => {
   }, 30_000);
 
   it('the terminal says which failure it was: a call to an offline device', async () => {
-    const context = await browser.newContext({ viewport: SIZES.phone });
-    const page = await context.newPage();
-    await logIn(page, USERS.tenant);
+    const { context, page } = await openPage(SIZES.phone, USERS.tenant);
     await shot(page, 'devices-phone');
     await page.goto(`${t.httpUrl}/#/device/dev-plain`);
     const terminal = page.getByLabel('method and JSON params');
@@ -158,9 +163,7 @@ describe('web console', () => {
   }, 30_000);
 
   it('a customer user sees only its customer\'s devices and cannot open a tenant device; a system administrator has no RPC controls', async () => {
-    const context = await browser.newContext({ viewport: SIZES.desktop });
-    const page = await context.newPage();
-    await logIn(page, USERS.customer);
+    const { context, page } = await openPage(SIZES.desktop, USERS.customer);
     const listed = await page.locator('tr[data-device]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-device')));
     expect(listed.sort()).toEqual(['dev-a', 'panel']);
     await page.goto(`${t.httpUrl}/#/device/dev-plain`);
@@ -177,9 +180,7 @@ describe('web console', () => {
   }, 30_000);
 
   it('the knob sends only the last value asked for while a set is in flight; a persistent call to an offline device goes QUEUED, then SUCCESSFUL live when it connects', async () => {
-    const context = await browser.newContext({ viewport: SIZES.desktop });
-    const page = await context.newPage();
-    await logIn(page, USERS.tenant);
+    const { context, page } = await openPage(SIZES.desktop, USERS.tenant);
     await page.goto(`${t.httpUrl}/#/device/panel`);
     const knob = page.locator('iot-rpc-knob');
     const slider = knob.getByRole('slider');
@@ -213,8 +214,7 @@ describe('web console', () => {
 
   it('a widget on an application\'s own page (another origin) calls the device, with the README\'s example', async () => {
     embeddingPage = embeddingHtml(t.httpUrl, await t.login(USERS.tenant));
-    const context = await browser.newContext({ viewport: SIZES.desktop });
-    const page = await context.newPage();
+    const { context, page } = await openPage(SIZES.desktop);
     await page.goto(`${appOrigin}/`);
     const pin5 = page.locator('iot-rpc-gpio button[data-pin="5"]');
     const before = ((await t.server.call('panel', { method: 'getGpioStatus' })) as Record<string, boolean>)['5'];
@@ -227,9 +227,7 @@ describe('web console', () => {
   }, 30_000);
 
   it('dashboard: widgets for several devices, arranged, kept in the browser, exported and imported as JSON', async () => {
-    const context = await browser.newContext({ viewport: SIZES.desktop });
-    const page = await context.newPage();
-    await logIn(page, USERS.tenant);
+    const { context, page } = await openPage(SIZES.desktop, USERS.tenant);
     await page.goto(`${t.httpUrl}/#/dashboard`);
     const dashboard = page.locator('iot-rpc-dashboard');
     await expect.poll(() => dashboard.getByLabel('device', { exact: true }).locator('option').count()).toBeGreaterThan(2);
@@ -260,9 +258,7 @@ describe('web console', () => {
   }, 40_000);
 
   it('bulk: one method to chosen devices, each result as it streams in, then the summary', async () => {
-    const context = await browser.newContext({ viewport: SIZES.desktop });
-    const page = await context.newPage();
-    await logIn(page, USERS.tenant);
+    const { context, page } = await openPage(SIZES.desktop, USERS.tenant);
     await page.goto(`${t.httpUrl}/#/bulk`);
     const bulk = page.locator('iot-rpc-bulk');
     await bulk.getByLabel('GPIO Panel').check();
@@ -283,9 +279,7 @@ describe('web console', () => {
   }, 40_000);
 
   it('works with the keyboard alone: a pin toggled with Enter, the switch flipped with Space (one-way: "Delivered", no spinner)', async () => {
-    const context = await browser.newContext({ viewport: SIZES.desktop });
-    const page = await context.newPage();
-    await logIn(page, USERS.tenant);
+    const { context, page } = await openPage(SIZES.desktop, USERS.tenant);
     await page.goto(`${t.httpUrl}/#/device/panel`);
     const pin6 = page.locator('iot-rpc-gpio button[data-pin="6"]');
     await expect.poll(() => pin6.getAttribute('aria-pressed')).toBe('false');
@@ -308,8 +302,7 @@ describe('web console sessions', () => {
   it('refreshes the access token a minute before it expires, and keeps working with the new one', async () => {
     const short = await startTestServer({ jwt: { ...testConfig().jwt, accessTtlSec: 62 } } as never);
     try {
-      const context = await browser.newContext({ viewport: SIZES.desktop });
-      const page = await context.newPage();
+      const { context, page } = await openPage(SIZES.desktop);
       await page.goto(`${short.httpUrl}/`);
       await page.getByLabel('Email').fill(USERS.tenant.email);
       await page.getByLabel('Password').fill(USERS.tenant.password);
@@ -334,8 +327,7 @@ describe('web console sessions', () => {
 describe('LED indicator', () => {
   it('says "unknown status" while the device does not answer, asks again, and shows the status once the device answers checkStatus', async () => {
     ledPage = ledHtml(t.httpUrl, await t.login(USERS.tenant));
-    const context = await browser.newContext({ viewport: SIZES.desktop });
-    const page = await context.newPage();
+    const { context, page } = await openPage(SIZES.desktop);
     await page.goto(`${appOrigin}/led`);
     const status = page.locator('iot-rpc-led [data-status]');
     await expect.poll(() => page.locator('iot-rpc-led [role=status]').textContent(), { timeout: 10_000 }).toMatch(/Offline: .* Asking again in 1 s\./);

@@ -31,15 +31,27 @@ function storedCall(deviceId: string, status: StoredCall['status'], updatedTime:
   };
 }
 
-describe.each([
+/** PersistentCalls over `store` (no deliveries: these tests read what the sweeps leave), closed afterwards. */
+async function withPersistentCalls(store: CallStore, maxFinished: number, run: (store: CallStore, persistent: PersistentCalls) => Promise<void>): Promise<void> {
+  const scheduler = new DeadlineScheduler();
+  const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false, deviceTenant: () => undefined, maxPerDevice: 1000, maxCallBytes: 16_384, maxFinished });
+  try {
+    await run(store, persistent);
+  } finally {
+    persistent.close();
+    scheduler.close();
+    await store.close?.();
+  }
+}
+
+const STORES = [
   ['memory', () => new MemoryCallStore() as CallStore],
   ['redis', () => RedisCallStore.connect(redis.url) as CallStore],
-])('retention with the %s store', (_name, makeStore) => {
+] as const;
+
+describe.each(STORES)('retention with the %s store', (_name, makeStore) => {
   it('the sweep removes finished calls older than rpc.ttlDays, and keeps newer and unfinished ones', async () => {
-    const store = makeStore();
-    const scheduler = new DeadlineScheduler();
-    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false, deviceTenant: () => undefined, maxPerDevice: 1000, maxCallBytes: 16_384, maxFinished: 100_000 });
-    try {
+    await withPersistentCalls(makeStore(), 100_000, async (store, persistent) => {
       const now = Date.now();
       const device = `retention-${_name}`;
       const old = storedCall(device, 'QUEUED', now - 10 * DAY, crypto.randomUUID());
@@ -59,23 +71,13 @@ describe.each([
       persistent.removeFinishedPastRetention(now + 6 * DAY);
       await expect.poll(async () => store.get(recent.id)).toBeUndefined();
       expect((await store.get(waiting.id))?.status).toBe('QUEUED');
-    } finally {
-      persistent.close();
-      scheduler.close();
-      await store.close?.();
-    }
+    });
   });
 });
 
-describe.each([
-  ['memory', () => new MemoryCallStore() as CallStore],
-  ['redis', () => RedisCallStore.connect(redis.url) as CallStore],
-])('rpc.maxFinishedPersistentCalls with the %s store', (_name, makeStore) => {
+describe.each(STORES)('rpc.maxFinishedPersistentCalls with the %s store', (_name, makeStore) => {
   it('the finished calls that finished first go past the bound; unfinished ones never do', async () => {
-    const store = makeStore();
-    const scheduler = new DeadlineScheduler();
-    const persistent = new PersistentCalls({ store, scheduler, logger: pino({ level: 'silent' }), ttlDays: 7, call: () => Promise.reject(new Error('not used')), hasSession: () => false, deviceTenant: () => undefined, maxPerDevice: 1000, maxCallBytes: 16_384, maxFinished: 3 });
-    try {
+    await withPersistentCalls(makeStore(), 3, async (store, persistent) => {
       // Redis keeps every test's finished calls in one set: start from none.
       await store.purgeFinishedBeyond(0);
       const now = Date.now();
@@ -90,11 +92,7 @@ describe.each([
       persistent.removeFinishedBeyondBound();
       await expect.poll(async () => (await Promise.all(finished.map((c) => store.get(c.id)))).map((c) => c?.status ?? 'gone')).toEqual(['gone', 'gone', 'SUCCESSFUL', 'SUCCESSFUL', 'SUCCESSFUL']);
       expect((await store.get(waiting.id))?.status).toBe('QUEUED');
-    } finally {
-      persistent.close();
-      scheduler.close();
-      await store.close?.();
-    }
+    });
   });
 });
 
@@ -133,10 +131,7 @@ describe('listing a device\'s calls from Redis, a page at a time', () => {
   });
 });
 
-describe.each([
-  ['memory', () => new MemoryCallStore() as CallStore],
-  ['redis', () => RedisCallStore.connect(redis.url) as CallStore],
-])('a device id\'s calls are listed per tenant (%s store)', (_name, makeStore) => {
+describe.each(STORES)('a device id\'s calls are listed per tenant (%s store)', (_name, makeStore) => {
   it('the calls another tenant made for the same device id are neither listed nor counted, on any page or path', async () => {
     const store = makeStore();
     try {

@@ -1,4 +1,5 @@
 import type { RpcEngine } from '../../engine.js';
+import { commaSeparatedKeys } from '../../device-data/attributes-request.js';
 import { DeviceDataError } from '../../device-data/device-data-payload.js';
 import { RpcError } from '../../errors.js';
 import { authenticate, requireDeviceAccess } from '../access.js';
@@ -7,8 +8,7 @@ import { readJsonBody, sendEmpty, sendJson } from '../http-io.js';
 
 /** `?keys=a,b`: the keys asked for; absent means every key. */
 function keysOf(query: Record<string, string | undefined>): string[] | undefined {
-  const keys = query.keys;
-  return keys === undefined ? undefined : keys.split(',').map((key) => key.trim()).filter((key) => key.length > 0);
+  return query.keys === undefined ? undefined : commaSeparatedKeys(query.keys);
 }
 
 function requireDeviceEntity(entityType: string | undefined): void {

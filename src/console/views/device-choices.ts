@@ -1,4 +1,9 @@
-import type { Session } from '../session.js';
+import type { Principal, Session } from '../session.js';
+
+/** Where the user's devices are listed: a customer user's customer, or the tenant's. */
+export function deviceListPath(principal: Principal): string {
+  return principal.role === 'CUSTOMER_USER' ? `/api/customer/${encodeURIComponent(principal.customerId ?? '')}/devices` : '/api/tenant/devices';
+}
 
 export interface DeviceChoice {
   readonly id: string;
@@ -7,8 +12,6 @@ export interface DeviceChoice {
 
 /** The devices the user may reach, for a picker (the first 1000 by name). */
 export async function deviceChoices(session: Session): Promise<DeviceChoice[]> {
-  const principal = session.principal!;
-  const base = principal.role === 'CUSTOMER_USER' ? `/api/customer/${encodeURIComponent(principal.customerId ?? '')}/devices` : '/api/tenant/devices';
-  const page = await session.api.request<{ data: Array<{ id: { id: string }; name: string }> }>('GET', `${base}?pageSize=1000&page=0`);
+  const page = await session.api.request<{ data: Array<{ id: { id: string }; name: string }> }>('GET', `${deviceListPath(session.principal!)}?pageSize=1000&page=0`);
   return page.data.map((device) => ({ id: device.id.id, name: device.name }));
 }

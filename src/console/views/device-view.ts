@@ -1,5 +1,5 @@
 import { LitElement, css, html } from 'lit';
-import type { AppSocket, DeviceEvent } from '../app-socket.js';
+import { sessionStateOf, type AppSocket, type DeviceEvent } from '../app-socket.js';
 import type { Session } from '../session.js';
 import { badgeStyles, since, stateBadge } from './state-badge.js';
 
@@ -120,7 +120,7 @@ export class DeviceView extends LitElement {
         return;
       }
       default:
-        this.live = { state: event.event === 'disconnected' ? 'offline' : event.event === 'unsubscribed' ? 'connected' : event.event, transport: event.transport, since: event.timestamp };
+        this.live = { state: sessionStateOf(event)!, transport: event.transport, since: event.timestamp };
     }
   }
 

@@ -1,6 +1,7 @@
 import { LitElement, css, html } from 'lit';
-import type { AppSocket, DeviceEvent } from '../app-socket.js';
+import { sessionStateOf, type AppSocket, type DeviceEvent } from '../app-socket.js';
 import type { Session } from '../session.js';
+import { deviceListPath } from './device-choices.js';
 import { badgeStyles, since, stateBadge } from './state-badge.js';
 
 interface DeviceRow {
@@ -64,8 +65,7 @@ export class DevicesView extends LitElement {
   }
 
   async #load(): Promise<void> {
-    const principal = this.session.principal!;
-    const base = principal.role === 'CUSTOMER_USER' ? `/api/customer/${encodeURIComponent(principal.customerId ?? '')}/devices` : '/api/tenant/devices';
+    const base = deviceListPath(this.session.principal!);
     const query = `?pageSize=${PAGE_SIZE}&page=${this.page}${this.search === '' ? '' : `&textSearch=${encodeURIComponent(this.search)}`}`;
     try {
       const result = await this.session.api.request<{ data: DeviceRow[]; totalPages: number }>('GET', base + query);
@@ -94,8 +94,8 @@ export class DevicesView extends LitElement {
   }
 
   #event(deviceId: string, event: DeviceEvent): void {
-    if (event.event === 'call' || event.event === 'telemetry' || event.event === 'attributes') return;
-    const state = event.event === 'disconnected' ? 'offline' : event.event === 'unsubscribed' ? 'connected' : event.event;
+    const state = sessionStateOf(event);
+    if (state === undefined) return;
     this.live = { ...this.live, [deviceId]: { state, transport: event.transport, since: event.timestamp } };
   }
 
