@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { LatestValues } from './device-data/latest-values.js';
 import { SharedAttributeUpdates } from './device-data/shared-attribute-updates.js';
 import { Readiness } from './health/readiness.js';
-import type { Withdrawal } from './actors/withdrawal.js';
+import { Withdrawal } from './actors/withdrawal.js';
 import { EngineMetrics } from './metrics/engine-metrics.js';
 import type { CallRecord } from './actors/call-record.js';
 import { runBulk, type BulkResult } from './bulk/bulk-run.js';
@@ -268,18 +268,20 @@ export class RpcEngine implements TransportContext {
     if (deadline - now > MAX_CALL_TIMEOUT_MS) {
       return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', `a call may wait at most ${MAX_CALL_TIMEOUT_MS} ms (about 24.8 days)`));
     }
-    return route.call(deviceId, {
+    const request = {
       method,
       params: options.params === undefined ? {} : options.params,
       oneway: options.oneway === true,
       deadline,
       requestUUID: options.requestUUID,
-      signal: options.signal,
       withdrawal: options.withdrawal,
       onStatus: options.onStatus,
       earlierRequestIds: options.earlierRequestIds,
       correlation: options.correlation,
-    });
+    };
+    const signal = options.signal;
+    if (signal === undefined) return route.call(deviceId, request);
+    return withdrawnBySignal(signal, request.withdrawal, (withdrawal) => route.call(deviceId, { ...request, withdrawal }));
   }
 
   #measureRedis(node: ClusterNode, metrics: EngineMetrics): void {
@@ -359,6 +361,22 @@ export class RpcEngine implements TransportContext {
     await leaving;
     this.scheduler.close();
   }
+}
+
+/**
+ * A caller's AbortSignal as the Withdrawal the actors and the router take: aborting withdraws the call with the
+ * signal's reason (withdrawing `also`, if given, does too); the listener goes when the call is answered.
+ */
+function withdrawnBySignal(signal: AbortSignal, also: Withdrawal | undefined, call: (withdrawal: Withdrawal) => Promise<unknown>): Promise<unknown> {
+  if (signal.aborted) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
+  const withdrawal = new Withdrawal();
+  const onAbort = () => withdrawal.withdraw(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const stopAlso = also?.onWithdraw(() => withdrawal.withdraw(also.reason));
+  return call(withdrawal).finally(() => {
+    signal.removeEventListener('abort', onAbort);
+    stopAlso?.();
+  });
 }
 
 /**

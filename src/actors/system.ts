@@ -51,7 +51,7 @@ async function withCallerStack<T>(call: Promise<T>): Promise<T> {
   }
 }
 
-/** An abort reason that says the call's time is up rather than that it is withdrawn. */
+/** A withdrawal reason that says the call's time is up rather than that it is withdrawn. */
 function isTimeUp(reason: unknown): boolean {
   return reason instanceof RpcError && (reason.code === 'IOT_ERR_NO_REPLY_SENT' || reason.code === 'IOT_ERR_NO_REPLY_DELIVERED');
 }
@@ -88,12 +88,11 @@ export interface CallRequest {
   readonly deadline: number;
   readonly requestUUID?: string;
   /**
-   * Aborting withdraws the call (it ends `deleted`, the caller gets IOT_ERR_CALL_DELETED). Aborting with an RpcError
-   * IOT_ERR_NO_REPLY_SENT or IOT_ERR_NO_REPLY_DELIVERED ends it as its deadline would, `timeout` (a persistent
-   * call's attempt whose acknowledgement did not come in time).
+   * Withdrawing ends the call `deleted` (the caller gets IOT_ERR_CALL_DELETED). Withdrawn with an RpcError
+   * IOT_ERR_NO_REPLY_SENT or IOT_ERR_NO_REPLY_DELIVERED as the reason, it ends as its deadline would, `timeout` (a
+   * persistent call's attempt whose acknowledgement did not come in time). The engine turns a caller's AbortSignal
+   * into one.
    */
-  readonly signal?: AbortSignal;
-  /** Withdraws the call as `signal` does (ending `deleted`), cheaply: what the REST, WebSocket and bulk APIs use. */
   readonly withdrawal?: Withdrawal;
   /** Told every status the call reaches and the request id it went out with, before its caller is answered (persistent calls write them down). */
   readonly onStatus?: (status: CallStatus, requestId: number) => void;
@@ -201,8 +200,7 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', `params cannot be sent as JSON: ${(error as Error).message}`));
     }
     if (paramsJson === undefined) return Promise.reject(new RpcError('IOT_ERR_BAD_REQUEST', 'params cannot be sent as JSON'));
-    const signal = request.signal;
-    if (signal?.aborted === true || request.withdrawal?.withdrawn === true) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
+    if (request.withdrawal?.withdrawn === true) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
     const entry = this.#entryFor(deviceId);
     if (entry.calls.size >= this.#options.maxPendingPerDevice) {
       this.#dropIfIdle(entry);
@@ -226,14 +224,8 @@ export class ActorSystem extends EventEmitter<ActorSystemEvents> {
       if (request.earlierRequestIds !== undefined) this.#holdEarlierIds(entry, record, request.earlierRequestIds);
       if (record.requestUUID !== undefined) this.#byUUID.set(uuidKey(deviceId, record.requestUUID), { record, joiners: [] });
       record.deadlineKey = this.#options.scheduler.schedule(record.deadline, record);
-      if (signal !== undefined) {
-        const withdraw = () => record.actor?.send({ type: isTimeUp(signal.reason) ? 'DEADLINE' : 'DELETED' });
-        signal.addEventListener('abort', withdraw, { once: true });
-        record.detachAbort = () => signal.removeEventListener('abort', withdraw);
-      } else if (request.withdrawal !== undefined) {
-        const withdrawal = request.withdrawal;
-        record.detachAbort = withdrawal.onWithdraw(() => record.actor?.send({ type: isTimeUp(withdrawal.reason) ? 'DEADLINE' : 'DELETED' }));
-      }
+      const withdrawal = request.withdrawal;
+      if (withdrawal !== undefined) record.detachAbort = withdrawal.onWithdraw(() => record.actor?.send({ type: isTimeUp(withdrawal.reason) ? 'DEADLINE' : 'DELETED' }));
       this.#start(entry, record);
     }));
   }

@@ -117,17 +117,10 @@ export class CallRouter {
 
   call(deviceId: string, request: CallRequest): Promise<unknown> {
     if (this.#closed) return Promise.reject(new RpcError('IOT_ERR_SHUTTING_DOWN'));
-    if (request.signal?.aborted === true || request.withdrawal?.withdrawn === true) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
+    if (request.withdrawal?.withdrawn === true) return Promise.reject(new RpcError('IOT_ERR_CALL_DELETED', 'aborted before it started'));
     return new Promise((resolve, reject) => {
       const call = new RoutedCall(this, `${++this.#sequence}`, deviceId, request, resolve, reject);
-      const signal = request.signal;
-      if (signal !== undefined) {
-        const withdraw = () => this.#withdraw(call);
-        signal.addEventListener('abort', withdraw, { once: true });
-        call.detachAbort = () => signal.removeEventListener('abort', withdraw);
-      } else if (request.withdrawal !== undefined) {
-        call.detachAbort = request.withdrawal.onWithdraw(() => this.#withdraw(call));
-      }
+      if (request.withdrawal !== undefined) call.detachAbort = request.withdrawal.onWithdraw(() => this.#withdraw(call));
       void this.#route(call);
     });
   }
@@ -203,7 +196,7 @@ export class CallRouter {
       if (here.size === 0 && this.#here.get(call.deviceId) === here) this.#here.delete(call.deviceId);
       call.withdrawal = undefined;
     };
-    actors.call(call.deviceId, { ...call.request, signal: undefined, withdrawal }).then(
+    actors.call(call.deviceId, { ...call.request, withdrawal }).then(
       (value) => {
         leave();
         this.#settle(call);
@@ -211,7 +204,7 @@ export class CallRouter {
       },
       (error: RpcError) => {
         leave();
-        if (withdrawal.reason === MOVED && !this.#closed && call.phase === 'here' && call.request.signal?.aborted !== true && call.request.withdrawal?.withdrawn !== true) {
+        if (withdrawal.reason === MOVED && !this.#closed && call.phase === 'here' && call.request.withdrawal?.withdrawn !== true) {
           call.hops++;
           return void this.#route(call);
         }

@@ -15,6 +15,7 @@
  *   and reply() returns true exactly when a pending two-way call holds the id (its current one, written at least once,
  *   or an earlier attempt's) and the correlation, if given, is the call's; a repeated reply is never taken twice.
  */
+import { Withdrawal } from '../../../src/actors/withdrawal.js';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MAX_REQUEST_ID, isAfter } from '../../../src/actors/device-entry.js';
@@ -161,7 +162,7 @@ interface CallModel {
   /** Given by the caller, else learned from the first request written. */
   correlation: string | undefined;
   readonly aliases: readonly number[];
-  readonly controller: AbortController | undefined;
+  readonly withdrawal: Withdrawal | undefined;
   /** The request id, from its first write or first status, whichever the system shows first. */
   id: number | undefined;
   written: boolean;
@@ -314,8 +315,8 @@ class Run {
   startCall(deviceIndex: number, logical: Logical, options: { oneway: boolean; timeout: number; abortable: boolean; preAborted: boolean; correlation: string | undefined; earlier: number[] }): void {
     const d = this.dev(deviceIndex);
     const params = { nonce: logical.nonce, attempt: logical.attempts.length + 1 };
-    const controller = options.abortable || options.preAborted ? new AbortController() : undefined;
-    if (options.preAborted) controller!.abort();
+    const withdrawal = options.abortable || options.preAborted ? new Withdrawal() : undefined;
+    if (options.preAborted) withdrawal!.withdraw();
     const call: CallModel = {
       key: this.calls.length + 1,
       logical,
@@ -324,7 +325,7 @@ class Run {
       params,
       correlation: options.correlation,
       aliases: options.earlier,
-      controller,
+      withdrawal,
       id: undefined,
       written: false,
       terminals: [],
@@ -341,7 +342,7 @@ class Run {
       params,
       oneway: options.oneway,
       deadline: Date.now() + options.timeout,
-      ...(controller === undefined ? {} : { signal: controller.signal }),
+      ...(withdrawal === undefined ? {} : { withdrawal }),
       ...(options.correlation === undefined ? {} : { correlation: options.correlation }),
       ...(options.earlier.length === 0 ? {} : { earlierRequestIds: options.earlier }),
       onStatus: (status, requestId) => {
@@ -517,9 +518,9 @@ class Run {
         vi.advanceTimersByTime(cmd.ms);
         break;
       case 'abort': {
-        const abortable = this.calls.filter((c) => c.controller !== undefined);
+        const abortable = this.calls.filter((c) => c.withdrawal !== undefined);
         if (abortable.length === 0) break;
-        abortable[cmd.pick % abortable.length]!.controller!.abort();
+        abortable[cmd.pick % abortable.length]!.withdrawal!.withdraw();
         break;
       }
       case 'remove': {

@@ -3,6 +3,7 @@ import type { CallRecord } from '../../../src/actors/call-record.js';
 import { DeviceEntry, clockRequestId, isAfter } from '../../../src/actors/device-entry.js';
 import type { CloseReason, DeliveryResult, OutgoingRequest, SessionLink } from '../../../src/actors/session-link.js';
 import { ActorSystem, type CallEvent, type CallStatus, type DeliveryOrder, type SessionEvent } from '../../../src/actors/system.js';
+import { Withdrawal } from '../../../src/actors/withdrawal.js';
 import { RpcError, type ErrorCode } from '../../../src/errors.js';
 import { DeadlineScheduler } from '../../../src/scheduling/deadline-scheduler.js';
 
@@ -361,17 +362,17 @@ describe('ActorSystem - deadlines', () => {
     await expectRejected(call, 'IOT_ERR_DEVICE_OFFLINE');
   });
 
-  it('aborting with a timeout error ends the call timed out, not deleted (a persistent attempt\'s ack timer)', async () => {
+  it('withdrawing with a timeout error ends the call timed out, not deleted (a persistent attempt\'s ack timer)', async () => {
     const h = harness();
     h.online(new FakeLink());
-    const controller = new AbortController();
-    const call = track(h.system.call(DEVICE, { method: 'slowAck', params: {}, oneway: false, deadline: Date.now() + 10_000, signal: controller.signal }));
-    controller.abort(new RpcError('IOT_ERR_NO_REPLY_SENT', DEVICE));
+    const withdrawal = new Withdrawal();
+    const call = track(h.system.call(DEVICE, { method: 'slowAck', params: {}, oneway: false, deadline: Date.now() + 10_000, withdrawal }));
+    withdrawal.withdraw(new RpcError('IOT_ERR_NO_REPLY_SENT', DEVICE));
     await expectRejected(call, 'IOT_ERR_NO_REPLY_SENT');
     expect(h.statuses(1)).toEqual(['queued', 'sent', 'timeout']);
-    const other = new AbortController();
-    const withdrawn = track(h.system.call(DEVICE, { method: 'gone', params: {}, oneway: false, deadline: Date.now() + 10_000, signal: other.signal }));
-    other.abort();
+    const other = new Withdrawal();
+    const withdrawn = track(h.system.call(DEVICE, { method: 'gone', params: {}, oneway: false, deadline: Date.now() + 10_000, withdrawal: other }));
+    other.withdraw();
     await expectRejected(withdrawn, 'IOT_ERR_CALL_DELETED');
     expect(h.statuses(2)).toEqual(['queued', 'sent', 'deleted']);
   });
